@@ -1,1 +1,104 @@
-fn main() {}
+//! The `bytespike-gateway` binary: parses flags, loads the config, and runs the proxy, the
+//! config reloader and the admin listener as one Pingora server.
+
+mod admin;
+mod cli;
+mod reload;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use bytespike_config::Snapshot;
+use bytespike_proxy::{Gateway, ProxyMetrics, ProxySettings};
+use clap::Parser;
+use pingora_core::apps::HttpServerOptions;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
+use pingora_core::services::listening::Service;
+use prometheus::Registry;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    init_logging(&cli.log_format);
+    if cli.redis_url.is_some() {
+        tracing::info!("--redis-url is set; limits are enforced per key once configured");
+    }
+
+    let registry = Registry::new();
+    let build_info = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new("bytespike_build_info", "Build of the running gateway."),
+        &["version"],
+    )?;
+    build_info
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+    registry.register(Box::new(build_info))?;
+
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
+    let ready = Arc::new(AtomicBool::new(false));
+    let reloader = reload::Reloader {
+        path: cli.config.clone(),
+        snapshot: snapshot.clone(),
+        ready: ready.clone(),
+        interval: cli.reload_interval,
+        metrics: reload::ReloadMetrics::new(&registry)?,
+        loaded: Mutex::new(None),
+    };
+    // Load before listening, so the first request already sees the config.
+    reloader.reload_if_changed();
+
+    let metrics = Arc::new(ProxyMetrics::new(&registry)?);
+    let settings = ProxySettings {
+        max_body_bytes: cli.max_body_bytes,
+    };
+    let gateway = Gateway::new(snapshot, settings, metrics);
+
+    let conf = ServerConf {
+        threads: cli
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let server_conf = server.configuration.clone();
+
+    let mut proxy =
+        pingora_proxy::http_proxy_service_with_name(&server_conf, gateway, "bytespike-api");
+    let mut options = HttpServerOptions::default();
+    options.h2c = true;
+    if let Some(app) = proxy.app_logic_mut() {
+        app.server_options = Some(options);
+    }
+    proxy.add_tcp(&cli.listen);
+
+    let mut admin = Service::new(
+        "bytespike-admin".to_string(),
+        admin::AdminApp { ready, registry },
+    );
+    admin.add_tcp(&cli.admin_listen);
+
+    server.add_service(proxy);
+    server.add_service(admin);
+    server.add_service(background_service("config reloader", reloader));
+    tracing::info!(listen = %cli.listen, admin = %cli.admin_listen, config = %cli.config.display(), "bytespike-gateway starting");
+    server.run_forever()
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    let result = if format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+    if let Err(e) = result {
+        eprintln!("installing the logger failed: {e}");
+    }
+}

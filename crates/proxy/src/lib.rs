@@ -1,1 +1,151 @@
-//! placeholder
+//! The Pingora proxy service: authentication, routing, passthrough and translation on the
+//! request path.
+//!
+//! [`Gateway`] implements Pingora's `ProxyHttp`; each hook is a few lines that delegate to the
+//! module named after its phase, and all per-request state lives in [`RequestCtx`].
+
+pub mod context;
+mod fail;
+mod logging;
+pub mod metrics;
+mod models;
+mod request_filter;
+mod respond;
+mod response;
+mod upstream_peer;
+mod upstream_request;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use bytespike_config::Snapshot;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+
+pub use context::RequestCtx;
+pub use metrics::ProxyMetrics;
+
+/// Settings of the request path that do not come from the resources.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            max_body_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// The gateway's proxy logic.
+pub struct Gateway {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    settings: ProxySettings,
+    metrics: Arc<ProxyMetrics>,
+    resolver: upstream_peer::Resolver,
+}
+
+impl Gateway {
+    /// A gateway reading the config from `snapshot`, which a loader swaps as config changes.
+    pub fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        settings: ProxySettings,
+        metrics: Arc<ProxyMetrics>,
+    ) -> Self {
+        Gateway {
+            snapshot,
+            settings,
+            metrics,
+            resolver: upstream_peer::Resolver::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        self.metrics.in_flight.inc();
+        request_filter::run(self, session, ctx).await
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        upstream_peer::run(&self.resolver, ctx).await
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        upstream_request::run(upstream_request, ctx)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        // The client's body was read (and rewritten) in request_filter; the prepared body goes
+        // out whole on the terminal call, and stray chunks (a retry buffer) are swallowed.
+        *body = Some(if end_of_stream {
+            ctx.upstream_body.clone()
+        } else {
+            Bytes::new()
+        });
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        response::header(upstream_response, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        response::body(body, end_of_stream, ctx);
+        Ok(None)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        fail::run(session, e, ctx).await
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        self.metrics.in_flight.dec();
+        logging::run(self, session, e, ctx);
+    }
+}

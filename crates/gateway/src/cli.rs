@@ -1,0 +1,62 @@
+//! Command-line flags, each also settable through an environment variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// ByteSpike Gateway: one key, one budget and one set of dashboards in front of every LLM
+/// vendor. Services keep their official OpenAI or Anthropic SDK and change only the base URL
+/// and the key.
+#[derive(Debug, Parser)]
+#[command(name = "bytespike-gateway", version, about, long_about = None)]
+pub struct Cli {
+    /// A YAML file, or a directory of YAML files, holding Provider, RoutingGroup and ApiKey
+    /// resources and the v1 Secrets they reference. Edits are picked up without a restart; an
+    /// invalid edit is logged and the last good config keeps serving.
+    #[arg(long, env = "BYTESPIKE_CONFIG", value_name = "PATH")]
+    pub config: PathBuf,
+
+    /// Address of the API listener (Anthropic and OpenAI endpoints, HTTP/1.1 and h2c).
+    #[arg(
+        long,
+        env = "BYTESPIKE_LISTEN",
+        default_value = "0.0.0.0:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+
+    /// Address of the admin listener: /healthz, /readyz and /metrics.
+    #[arg(
+        long,
+        env = "BYTESPIKE_ADMIN_LISTEN",
+        default_value = "0.0.0.0:9090",
+        value_name = "ADDR"
+    )]
+    pub admin_listen: String,
+
+    /// Redis holding the per-key limit windows shared by all replicas (redis:// or rediss://).
+    /// Without it, limits are kept in this process only.
+    #[arg(long, env = "BYTESPIKE_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Largest request body accepted; larger ones get 413.
+    #[arg(long, env = "BYTESPIKE_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+
+    /// How often the config path is checked for changes.
+    #[arg(long, env = "BYTESPIKE_RELOAD_INTERVAL", default_value = "1s", value_parser = humantime_duration, value_name = "DURATION")]
+    pub reload_interval: Duration,
+
+    /// Worker threads of the proxy.
+    #[arg(long, env = "BYTESPIKE_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Log format: `json` (one object per line) or `text`.
+    #[arg(long, env = "BYTESPIKE_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
+    pub log_format: String,
+}
+
+fn humantime_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| e.to_string())
+}

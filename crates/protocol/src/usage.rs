@@ -1,0 +1,324 @@
+//! Token usage in one normalised shape, and a scanner that reads it from a response on the fly.
+//!
+//! The scanner never parses a whole response: it looks for the usage key with `memchr` and
+//! parses only the small object that follows, so a passthrough stream costs almost nothing
+//! beyond the bytes it forwards.
+
+use crate::dialect::Dialect;
+use memchr::memmem;
+use serde::Deserialize;
+
+/// Tokens of one request, normalised across vendors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    /// Input tokens not served from a cache (Anthropic's `input_tokens`; OpenAI's prompt tokens
+    /// minus cached ones).
+    pub input_tokens: u64,
+    /// Output tokens, reasoning included.
+    pub output_tokens: u64,
+    /// Input tokens read from a prompt cache.
+    pub cache_read_tokens: u64,
+    /// Input tokens written to a prompt cache.
+    pub cache_write_tokens: u64,
+    /// The part of `output_tokens` spent on reasoning, where the vendor says.
+    pub reasoning_tokens: u64,
+}
+
+/// Every usage field any vendor sends; each dialect reads its own.
+#[derive(Debug, Default, Deserialize)]
+struct RawUsage {
+    // Anthropic
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    // OpenAI Chat
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<Details>,
+    completion_tokens_details: Option<Details>,
+    // OpenAI Responses
+    input_tokens_details: Option<Details>,
+    output_tokens_details: Option<Details>,
+    // Gemini
+    #[serde(rename = "promptTokenCount")]
+    prompt_token_count: Option<u64>,
+    #[serde(rename = "candidatesTokenCount")]
+    candidates_token_count: Option<u64>,
+    #[serde(rename = "cachedContentTokenCount")]
+    cached_content_token_count: Option<u64>,
+    #[serde(rename = "thoughtsTokenCount")]
+    thoughts_token_count: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Details {
+    cached_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+}
+
+impl RawUsage {
+    /// Folds this object into `usage`; absent fields keep their earlier values, which is how an
+    /// Anthropic stream's `message_start` and `message_delta` usages combine.
+    fn apply(self, dialect: Dialect, usage: &mut Usage) {
+        let set = |slot: &mut u64, value: Option<u64>| {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        };
+        match dialect {
+            Dialect::Anthropic => {
+                set(&mut usage.input_tokens, self.input_tokens);
+                set(&mut usage.output_tokens, self.output_tokens);
+                set(&mut usage.cache_read_tokens, self.cache_read_input_tokens);
+                set(
+                    &mut usage.cache_write_tokens,
+                    self.cache_creation_input_tokens,
+                );
+            }
+            Dialect::OpenAiChat => {
+                let cached = self.prompt_tokens_details.and_then(|d| d.cached_tokens);
+                // Embeddings report only prompt tokens; chat reports both.
+                let prompt = self.prompt_tokens.or(self.input_tokens);
+                set(
+                    &mut usage.input_tokens,
+                    prompt.map(|p| p.saturating_sub(cached.unwrap_or(0))),
+                );
+                set(
+                    &mut usage.output_tokens,
+                    self.completion_tokens.or(self.output_tokens),
+                );
+                set(&mut usage.cache_read_tokens, cached);
+                set(
+                    &mut usage.reasoning_tokens,
+                    self.completion_tokens_details
+                        .and_then(|d| d.reasoning_tokens),
+                );
+            }
+            Dialect::OpenAiResponses => {
+                let cached = self.input_tokens_details.and_then(|d| d.cached_tokens);
+                set(
+                    &mut usage.input_tokens,
+                    self.input_tokens
+                        .map(|p| p.saturating_sub(cached.unwrap_or(0))),
+                );
+                set(&mut usage.output_tokens, self.output_tokens);
+                set(&mut usage.cache_read_tokens, cached);
+                set(
+                    &mut usage.reasoning_tokens,
+                    self.output_tokens_details.and_then(|d| d.reasoning_tokens),
+                );
+            }
+            Dialect::Gemini => {
+                let cached = self.cached_content_token_count;
+                set(
+                    &mut usage.input_tokens,
+                    self.prompt_token_count
+                        .map(|p| p.saturating_sub(cached.unwrap_or(0))),
+                );
+                // Gemini counts thoughts apart from candidates; both are billed as output.
+                let thoughts = self.thoughts_token_count;
+                set(
+                    &mut usage.output_tokens,
+                    self.candidates_token_count
+                        .map(|c| c + thoughts.unwrap_or(0)),
+                );
+                set(&mut usage.cache_read_tokens, cached);
+                set(&mut usage.reasoning_tokens, thoughts);
+            }
+        }
+    }
+}
+
+/// Longest key searched for, plus room for the `:` and spaces that follow it.
+const CARRY: usize = 24;
+/// A usage object larger than this is not a usage object; stop capturing it.
+const MAX_CAPTURE: usize = 16 * 1024;
+
+#[derive(Debug)]
+enum State {
+    Searching,
+    /// Key found; waiting for `:` and then `{`.
+    AfterKey {
+        colon: bool,
+    },
+    Capturing {
+        depth: u32,
+        in_string: bool,
+        escaped: bool,
+    },
+}
+
+/// Reads usage from a response body or stream fed in arbitrary chunks.
+#[derive(Debug)]
+pub struct UsageScanner {
+    dialect: Dialect,
+    /// In a stream, later usage objects complete earlier ones (Anthropic); in a single JSON
+    /// body the last object is the response's own and replaces any before it (a tool's input
+    /// may contain a key named `usage`).
+    merge: bool,
+    finder: memmem::Finder<'static>,
+    state: State,
+    carry: Vec<u8>,
+    stitch: Vec<u8>,
+    captured: Vec<u8>,
+    usage: Usage,
+    found: bool,
+}
+
+impl UsageScanner {
+    /// A scanner for responses in `dialect`; `stream` tells an SSE stream from one JSON body.
+    pub fn new(dialect: Dialect, stream: bool) -> Self {
+        let key: &'static [u8] = match dialect {
+            Dialect::Gemini => b"\"usageMetadata\"",
+            _ => b"\"usage\"",
+        };
+        UsageScanner {
+            dialect,
+            merge: stream,
+            finder: memmem::Finder::new(key),
+            state: State::Searching,
+            carry: Vec::with_capacity(CARRY * 2),
+            stitch: Vec::with_capacity(CARRY * 2),
+            captured: Vec::new(),
+            usage: Usage::default(),
+            found: false,
+        }
+    }
+
+    /// The usage read so far, if any usage object was seen.
+    pub fn usage(&self) -> Option<Usage> {
+        self.found.then_some(self.usage)
+    }
+
+    /// Feeds the next chunk of the response.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut pos = 0;
+        while pos < chunk.len() {
+            pos = match self.state {
+                State::Searching => self.search(chunk, pos),
+                State::AfterKey { .. } | State::Capturing { .. } => self.step(chunk, pos),
+            };
+        }
+        if matches!(self.state, State::Searching) {
+            // Keep the tail so a key split across chunks is still found.
+            self.carry
+                .extend_from_slice(&chunk[chunk.len().saturating_sub(CARRY)..]);
+            let excess = self.carry.len().saturating_sub(CARRY);
+            self.carry.drain(..excess);
+        } else {
+            self.carry.clear();
+        }
+    }
+
+    /// Looks for the key from `pos`; returns where scanning continues.
+    fn search(&mut self, chunk: &[u8], pos: usize) -> usize {
+        let key_len = self.finder.needle().len();
+        if pos == 0 && !self.carry.is_empty() {
+            // A key straddling earlier chunks and this one.
+            let old = self.carry.len();
+            self.stitch.clear();
+            self.stitch.extend_from_slice(&self.carry);
+            self.stitch
+                .extend_from_slice(&chunk[..chunk.len().min(key_len - 1)]);
+            let stitch = &self.stitch;
+            let hit = self
+                .finder
+                .find_iter(stitch)
+                .find(|&i| i < old && i + key_len > old && (i == 0 || stitch[i - 1] != b'\\'));
+            if let Some(i) = hit {
+                self.state = State::AfterKey { colon: false };
+                return i + key_len - old;
+            }
+        }
+        let mut from = pos;
+        while let Some(i) = self.finder.find(&chunk[from..]) {
+            let at = from + i;
+            // A quote preceded by a backslash is inside a string: model output, not a key.
+            let escaped = match at {
+                0 => self.carry.last() == Some(&b'\\'),
+                _ => chunk[at - 1] == b'\\',
+            };
+            if !escaped {
+                self.state = State::AfterKey { colon: false };
+                return at + key_len;
+            }
+            from = at + 1;
+        }
+        chunk.len()
+    }
+
+    /// Advances the key/capture state machine over `chunk[pos..]`.
+    fn step(&mut self, chunk: &[u8], mut pos: usize) -> usize {
+        while pos < chunk.len() {
+            let b = chunk[pos];
+            match &mut self.state {
+                State::Searching => return pos,
+                State::AfterKey { colon } => match b {
+                    b' ' | b'\t' | b'\r' | b'\n' => {}
+                    b':' if !*colon => *colon = true,
+                    b'{' if *colon => {
+                        self.captured.clear();
+                        self.captured.push(b'{');
+                        self.state = State::Capturing {
+                            depth: 1,
+                            in_string: false,
+                            escaped: false,
+                        };
+                    }
+                    // `"usage": null`, or `"usage"` as a value rather than a key.
+                    _ => {
+                        self.state = State::Searching;
+                        return pos;
+                    }
+                },
+                State::Capturing {
+                    depth,
+                    in_string,
+                    escaped,
+                } => {
+                    self.captured.push(b);
+                    if *in_string {
+                        match (*escaped, b) {
+                            (true, _) => *escaped = false,
+                            (false, b'\\') => *escaped = true,
+                            (false, b'"') => *in_string = false,
+                            _ => {}
+                        }
+                    } else {
+                        match b {
+                            b'"' => *in_string = true,
+                            b'{' => *depth += 1,
+                            b'}' => *depth -= 1,
+                            _ => {}
+                        }
+                    }
+                    if matches!(self.state, State::Capturing { depth: 0, .. }) {
+                        self.finish_capture();
+                        self.state = State::Searching;
+                        return pos + 1;
+                    }
+                    if self.captured.len() > MAX_CAPTURE {
+                        self.state = State::Searching;
+                        return pos + 1;
+                    }
+                }
+            }
+            pos += 1;
+        }
+        pos
+    }
+
+    fn finish_capture(&mut self) {
+        if let Ok(raw) = serde_json::from_slice::<RawUsage>(&self.captured) {
+            if !self.merge {
+                self.usage = Usage::default();
+            }
+            raw.apply(self.dialect, &mut self.usage);
+            self.found = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+use super::*;
+
+fn scan_split(dialect: Dialect, stream: bool, input: &[u8], split: usize) -> Option<Usage> {
+    let mut scanner = UsageScanner::new(dialect, stream);
+    for chunk in input.chunks(split.max(1)) {
+        scanner.feed(chunk);
+    }
+    scanner.usage()
+}
+
+/// Every split of the input gives the same usage as the whole.
+fn scan(dialect: Dialect, stream: bool, input: &[u8]) -> Option<Usage> {
+    let whole = scan_split(dialect, stream, input, input.len());
+    for split in 1..input.len() {
+        assert_eq!(
+            scan_split(dialect, stream, input, split),
+            whole,
+            "split {split}"
+        );
+    }
+    whole
+}
+
+#[test]
+fn anthropic_stream_combines_start_and_delta() {
+    let input = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":",
+        "{\"input_tokens\":12,\"cache_creation_input_tokens\":50,\"cache_read_input_tokens\":100,",
+        "\"output_tokens\":1}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":",
+        "\"the \\\"usage\\\": {\\\"output_tokens\\\": 999}\"}}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":42}}\n\n",
+    );
+    let usage = scan(Dialect::Anthropic, true, input.as_bytes()).unwrap();
+    assert_eq!(
+        usage,
+        Usage {
+            input_tokens: 12,
+            output_tokens: 42,
+            cache_read_tokens: 100,
+            cache_write_tokens: 50,
+            reasoning_tokens: 0
+        }
+    );
+}
+
+#[test]
+fn anthropic_body_takes_the_last_object_over_a_tool_input_named_usage() {
+    let input = br#"{"content":[{"type":"tool_use","input":{"usage":{"input_tokens":999,"cache_read_input_tokens":7}}}],"usage":{"input_tokens":3,"output_tokens":4}}"#;
+    let usage = scan(Dialect::Anthropic, false, input).unwrap();
+    assert_eq!(
+        (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens
+        ),
+        (3, 4, 0)
+    );
+}
+
+#[test]
+fn openai_chat_stream_skips_null_usage_and_reads_cached_and_reasoning() {
+    let input = concat!(
+        "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n",
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":30,",
+        "\"prompt_tokens_details\":{\"cached_tokens\":100},",
+        "\"completion_tokens_details\":{\"reasoning_tokens\":20}}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let usage = scan(Dialect::OpenAiChat, true, input.as_bytes()).unwrap();
+    assert_eq!(
+        usage,
+        Usage {
+            input_tokens: 20,
+            output_tokens: 30,
+            cache_read_tokens: 100,
+            cache_write_tokens: 0,
+            reasoning_tokens: 20
+        }
+    );
+}
+
+#[test]
+fn responses_completed_event() {
+    let input = concat!(
+        "event: response.created\ndata: {\"response\":{\"usage\":null}}\n\n",
+        "event: response.completed\ndata: {\"response\":{\"usage\":{\"input_tokens\":50,",
+        "\"input_tokens_details\":{\"cached_tokens\":10},\"output_tokens\":9,",
+        "\"output_tokens_details\":{\"reasoning_tokens\":4}}}}\n\n",
+    );
+    let usage = scan(Dialect::OpenAiResponses, true, input.as_bytes()).unwrap();
+    assert_eq!(
+        (
+            usage.input_tokens,
+            usage.cache_read_tokens,
+            usage.output_tokens
+        ),
+        (40, 10, 9)
+    );
+    assert_eq!(usage.reasoning_tokens, 4);
+}
+
+#[test]
+fn gemini_counts_thoughts_as_output() {
+    let input = br#"data: {"candidates":[],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":5,"thoughtsTokenCount":7,"cachedContentTokenCount":4}}"#;
+    let usage = scan(Dialect::Gemini, true, input).unwrap();
+    assert_eq!(
+        (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens
+        ),
+        (6, 12, 4)
+    );
+}
+
+#[test]
+fn embeddings_usage() {
+    let input = br#"{"object":"list","data":[{"embedding":[0.1]}],"usage":{"prompt_tokens":8,"total_tokens":8}}"#;
+    let usage = scan(Dialect::OpenAiChat, false, input).unwrap();
+    assert_eq!((usage.input_tokens, usage.output_tokens), (8, 0));
+}
+
+#[test]
+fn no_usage_and_garbage_give_none() {
+    assert_eq!(
+        scan(Dialect::Anthropic, false, br#"{"type":"error"}"#),
+        None
+    );
+    assert_eq!(
+        scan(
+            Dialect::OpenAiChat,
+            true,
+            b"\"usage\": \"usage\": {not json}"
+        ),
+        None
+    );
+    let mut scanner = UsageScanner::new(Dialect::OpenAiChat, false);
+    let mut huge = b"{\"usage\":{\"x\":\"".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', MAX_CAPTURE * 2));
+    scanner.feed(&huge);
+    scanner.feed(br#""},"usage":{"prompt_tokens":1}}"#);
+    assert_eq!(scanner.usage().map(|u| u.input_tokens), Some(1));
+}

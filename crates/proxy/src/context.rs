@@ -1,0 +1,89 @@
+//! Per-request state shared by the proxy phases.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use bytespike_config::snapshot::{KeyEntry, Route, Target};
+use bytespike_protocol::hidden_usage::HiddenUsageFilter;
+use bytespike_protocol::{Endpoint, GatewayError, Usage, UsageScanner};
+
+/// How the response of a routed request is handled.
+pub enum Handling {
+    /// Same protocol both sides: bytes flow untouched while usage is scanned.
+    Passthrough {
+        /// Reads usage from the response as it flows.
+        scanner: UsageScanner,
+        /// Set when the gateway asked an OpenAI upstream for stream usage the client did not.
+        hide_usage: Option<HiddenUsageFilter>,
+    },
+}
+
+/// Everything one request carries from phase to phase.
+pub struct RequestCtx {
+    /// The gateway's id for this request, sent back as `x-request-id`.
+    pub request_id: String,
+    /// When the request arrived.
+    pub started: Instant,
+    /// The route the request matched.
+    pub endpoint: Option<Endpoint>,
+    /// The authenticated key.
+    pub key: Option<Arc<KeyEntry>>,
+    /// The model the client asked for.
+    pub requested_model: Option<String>,
+    /// The resolved model and its targets.
+    pub route: Option<Route>,
+    /// The target being tried.
+    pub target: Option<Target>,
+    /// The body to send upstream, ready-made before the upstream is chosen.
+    pub upstream_body: Bytes,
+    /// Path (and query) of the upstream request.
+    pub upstream_path: String,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// How the response is handled.
+    pub handling: Option<Handling>,
+    /// Upstream response status.
+    pub upstream_status: Option<u16>,
+    /// When the first response body byte went to the client.
+    pub first_byte: Option<Instant>,
+    /// An error the gateway answered with, for logs and metrics.
+    pub error: Option<GatewayError>,
+    /// Usage of the finished request.
+    pub usage: Option<Usage>,
+}
+
+impl RequestCtx {
+    /// State for a request that just arrived.
+    pub fn new() -> Self {
+        RequestCtx {
+            request_id: new_request_id(),
+            started: Instant::now(),
+            endpoint: None,
+            key: None,
+            requested_model: None,
+            route: None,
+            target: None,
+            upstream_body: Bytes::new(),
+            upstream_path: String::new(),
+            stream: false,
+            handling: None,
+            upstream_status: None,
+            first_byte: None,
+            error: None,
+            usage: None,
+        }
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `req_` and 24 random hex digits: unique enough to find one request in the logs.
+fn new_request_id() -> String {
+    let mut rng = fastrand::Rng::new();
+    format!("req_{:016x}{:08x}", rng.u64(..), rng.u32(..))
+}

@@ -1,0 +1,129 @@
+//! The logging phase: one JSON access-log line and the metrics of a finished request.
+
+use bytespike_protocol::{Dialect, Usage};
+use pingora_error::Error;
+use pingora_proxy::Session;
+
+use crate::context::{Handling, RequestCtx};
+use crate::metrics::status_class;
+use crate::request_filter::upstream_dialect;
+use crate::Gateway;
+
+/// Records the finished request. Usage counts only for successful responses: a failure bills
+/// nothing, and a stream cut short bills what was generated up to the cut.
+pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut RequestCtx) {
+    let status = session.response_written().map_or(0, |h| h.status.as_u16());
+    let ok = (200..300).contains(&status);
+    if ok {
+        if let Some(Handling::Passthrough { scanner, .. }) = &ctx.handling {
+            ctx.usage = scanner.usage();
+        }
+    }
+    let client = ctx.endpoint.map(|e| e.dialect);
+    let client_label = client.map_or("unknown", Dialect::as_str);
+    let target = ctx.target.as_ref();
+    let provider = target.map_or("", |t| t.provider.name.as_str());
+    let upstream_label = match (target, client) {
+        (Some(t), Some(c)) => upstream_dialect(t.provider.protocol, c).as_str(),
+        _ => "none",
+    };
+    let model = ctx.route.as_ref().map_or("", |r| r.model_id());
+    let route_kind = match (&ctx.handling, target) {
+        (Some(Handling::Passthrough { .. }), _) => "passthrough",
+        (None, _) => "local",
+    };
+    let class = status_class(status);
+    let duration = ctx.started.elapsed();
+    let ttfb = ctx.first_byte.map(|t| t.duration_since(ctx.started));
+    let cost_micros = match (ctx.usage, ctx.route.as_ref().and_then(|r| r.pricing())) {
+        (Some(u), Some(p)) => p.cost_micros(
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_tokens,
+            u.cache_write_tokens,
+        ),
+        _ => 0,
+    };
+
+    let m = &gw.metrics;
+    m.requests
+        .with_label_values(&[
+            client_label,
+            upstream_label,
+            provider,
+            model,
+            route_kind,
+            class,
+        ])
+        .inc();
+    m.duration
+        .with_label_values(&[client_label, route_kind, class])
+        .observe(duration.as_secs_f64());
+    if let (Some(ttfb), true) = (ttfb, ok) {
+        let stream = if ctx.stream { "true" } else { "false" };
+        m.ttfb
+            .with_label_values(&[client_label, provider, model, stream])
+            .observe(ttfb.as_secs_f64());
+    }
+    if let Some(err) = &ctx.error {
+        m.gateway_errors
+            .with_label_values(&[err.kind.metric_label()])
+            .inc();
+    }
+    let usage = ctx.usage.unwrap_or_default();
+    if ctx.usage.is_some() {
+        record_tokens(gw, provider, model, &usage);
+        if cost_micros > 0 {
+            m.cost
+                .with_label_values(&[provider, model])
+                .inc_by(cost_micros as f64 / 1_000_000.0);
+        }
+    }
+
+    let header = session.req_header();
+    tracing::info!(
+        target: "access",
+        request_id = %ctx.request_id,
+        key = ctx.key.as_ref().map_or("", |k| k.id.as_str()),
+        method = %header.method,
+        path = header.uri.path(),
+        client_protocol = client_label,
+        upstream_protocol = upstream_label,
+        route = route_kind,
+        requested_model = ctx.requested_model.as_deref().unwrap_or(""),
+        model,
+        upstream_model = target.map_or("", |t| t.model.as_str()),
+        provider,
+        status,
+        upstream_status = ctx.upstream_status.unwrap_or(0),
+        error = ctx.error.as_ref().map(|e| e.kind.metric_label()).or_else(|| error.map(|_| "proxy")).unwrap_or(""),
+        stream = ctx.stream,
+        duration_ms = duration.as_secs_f64() * 1000.0,
+        ttfb_ms = ttfb.map_or(0.0, |t| t.as_secs_f64() * 1000.0),
+        input_tokens = usage.input_tokens,
+        output_tokens = usage.output_tokens,
+        cache_read_tokens = usage.cache_read_tokens,
+        cache_write_tokens = usage.cache_write_tokens,
+        reasoning_tokens = usage.reasoning_tokens,
+        cost_usd = cost_micros as f64 / 1_000_000.0,
+        "request"
+    );
+}
+
+fn record_tokens(gw: &Gateway, provider: &str, model: &str, usage: &Usage) {
+    let kinds = [
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_read", usage.cache_read_tokens),
+        ("cache_write", usage.cache_write_tokens),
+        ("reasoning", usage.reasoning_tokens),
+    ];
+    for (kind, n) in kinds {
+        if n > 0 {
+            gw.metrics
+                .tokens
+                .with_label_values(&[kind, provider, model])
+                .inc_by(n);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The upstream request header: the provider's path, host and credential in place of the
+//! client's, and nothing the vendor should not see.
+
+use bytespike_config::resources::Protocol;
+use bytespike_protocol::Dialect;
+use http::HeaderValue;
+use pingora_error::{Error, ErrorType, Result};
+use pingora_http::RequestHeader;
+
+use crate::context::RequestCtx;
+
+/// Client headers never forwarded: hop-by-hop, the client's own credentials, headers the
+/// gateway sets itself, and OpenAI account headers (the provider's credential decides those).
+const DROPPED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "content-length",
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "cookie",
+    "openai-organization",
+    "openai-project",
+    // The gateway reads usage from the response, so it must arrive uncompressed.
+    "accept-encoding",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// The API version sent to Anthropic when the client did not name one.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Rewrites the client's request header into the upstream one.
+pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+    let target = ctx
+        .target
+        .as_ref()
+        .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target chosen"))?;
+    let provider = &target.provider;
+    for name in DROPPED {
+        upstream.remove_header(*name);
+    }
+    let uri = ctx
+        .upstream_path
+        .parse()
+        .map_err(|_| Error::explain(ErrorType::InternalError, "invalid upstream path"))?;
+    upstream.set_uri(uri);
+    upstream.insert_header("host", provider.base_url.authority.as_str())?;
+    upstream.insert_header("content-length", ctx.upstream_body.len().to_string())?;
+    upstream.insert_header("content-type", "application/json")?;
+    upstream.insert_header("accept-encoding", "identity")?;
+    if provider.protocol == Protocol::Anthropic
+        && upstream.headers.get("anthropic-version").is_none()
+    {
+        upstream.insert_header("anthropic-version", ANTHROPIC_VERSION)?;
+    }
+    if ctx
+        .endpoint
+        .is_some_and(|e| e.dialect == Dialect::Anthropic)
+        && provider.protocol != Protocol::Anthropic
+    {
+        upstream.remove_header("anthropic-version");
+        upstream.remove_header("anthropic-beta");
+    }
+    for (name, value) in &provider.headers {
+        upstream.insert_header(name.clone(), value.as_str())?;
+    }
+    if let Some(credential) = &provider.credential {
+        let secret = credential.expose();
+        let (name, value) = match provider.protocol {
+            Protocol::Anthropic => ("x-api-key", secret.to_string()),
+            Protocol::Openai => ("authorization", format!("Bearer {secret}")),
+            Protocol::Gemini => ("x-goog-api-key", secret.to_string()),
+        };
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            Error::explain(
+                ErrorType::InternalError,
+                "provider credential is not a valid header value",
+            )
+        })?;
+        // Sensitive values print as "Sensitive" in any debug log of the header.
+        value.set_sensitive(true);
+        upstream.insert_header(name, value)?;
+    }
+    Ok(())
+}
