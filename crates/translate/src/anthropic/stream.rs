@@ -1,0 +1,363 @@
+//! Anthropic Messages streams: an incremental decoder to IR events and an encoder from them.
+
+use super::response::{decode_stop, encode_stop};
+use super::{error, usage};
+use crate::field::{loose, Obj};
+use crate::ir::{BlockStart, Delta, StreamEvent};
+use crate::stream::{cut, malformed, Decode, Encode, SseInput};
+use bytespike_protocol::{Dialect, ErrorKind, GatewayError, Usage};
+use serde_json::{json, Value};
+
+/// Decodes an Anthropic event stream.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    sse: SseInput,
+    usage: Usage,
+    seen_usage: bool,
+    /// Blocks of kinds other vendors cannot show (server tool results); their events are skipped.
+    skipped: Vec<u64>,
+    done: bool,
+}
+
+impl Decoder {
+    fn frame(&mut self, data: &[u8], out: &mut Vec<StreamEvent>) {
+        let Ok(Value::Object(ev)) = serde_json::from_slice::<Value>(data) else {
+            out.push(malformed("an event is not a JSON object"));
+            self.done = true;
+            return;
+        };
+        let index = loose::u64(&ev, "index");
+        if index.is_some_and(|i| self.skipped.contains(&i)) {
+            return;
+        }
+        let index = index.map_or(0, |i| i as usize);
+        match loose::str(&ev, "type") {
+            "message_start" => {
+                let msg = loose::obj(&ev, "message");
+                if let Some(u) = msg.and_then(|m| loose::obj(m, "usage")) {
+                    usage::apply(u, &mut self.usage);
+                    self.seen_usage = true;
+                }
+                let id = msg
+                    .and_then(|m| m.get("id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                out.push(StreamEvent::MessageStart {
+                    id,
+                    usage: self.usage,
+                });
+            }
+            "content_block_start" => {
+                let Some(block) = loose::obj(&ev, "content_block") else {
+                    return self.skip(index);
+                };
+                self.block_start(index, block, out);
+            }
+            "content_block_delta" => {
+                let Some(d) = loose::obj(&ev, "delta") else {
+                    return;
+                };
+                let delta = match loose::str(d, "type") {
+                    "text_delta" => Delta::Text(loose::str(d, "text").to_string()),
+                    "thinking_delta" => Delta::Thinking(loose::str(d, "thinking").to_string()),
+                    "signature_delta" => Delta::Signature(loose::str(d, "signature").to_string()),
+                    "input_json_delta" => {
+                        Delta::InputJson(loose::str(d, "partial_json").to_string())
+                    }
+                    _ => return,
+                };
+                out.push(StreamEvent::BlockDelta { index, delta });
+            }
+            "content_block_stop" => out.push(StreamEvent::BlockStop { index }),
+            "message_delta" => {
+                if let Some(u) = loose::obj(&ev, "usage") {
+                    usage::apply(u, &mut self.usage);
+                    self.seen_usage = true;
+                }
+                let d = loose::obj(&ev, "delta");
+                let text = |key| d.and_then(|d| d.get(key)).and_then(Value::as_str);
+                out.push(StreamEvent::MessageDelta {
+                    stop: text("stop_reason").and_then(decode_stop),
+                    stop_sequence: text("stop_sequence").map(str::to_string),
+                    usage: self.usage,
+                });
+            }
+            "message_stop" => {
+                out.push(StreamEvent::MessageStop);
+                self.done = true;
+            }
+            "error" => {
+                let (kind, message) =
+                    error::decode(&Value::Object(ev)).unwrap_or((None, String::new()));
+                out.push(StreamEvent::Error(GatewayError::new(
+                    kind.unwrap_or(ErrorKind::Upstream),
+                    message,
+                )));
+                self.done = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn skip(&mut self, index: usize) {
+        self.skipped.push(index as u64);
+    }
+
+    fn block_start(&mut self, index: usize, block: &Obj, out: &mut Vec<StreamEvent>) {
+        let text_delta = |key: &str, wrap: fn(String) -> Delta, out: &mut Vec<StreamEvent>| {
+            let s = loose::str(block, key);
+            if !s.is_empty() {
+                out.push(StreamEvent::BlockDelta {
+                    index,
+                    delta: wrap(s.to_string()),
+                });
+            }
+        };
+        match loose::str(block, "type") {
+            "text" => {
+                out.push(StreamEvent::BlockStart {
+                    index,
+                    block: BlockStart::Text,
+                });
+                text_delta("text", Delta::Text, out);
+            }
+            "thinking" => {
+                out.push(StreamEvent::BlockStart {
+                    index,
+                    block: BlockStart::Thinking,
+                });
+                text_delta("thinking", Delta::Thinking, out);
+                text_delta("signature", Delta::Signature, out);
+            }
+            "redacted_thinking" => {
+                let data = loose::str(block, "data").to_string();
+                out.push(StreamEvent::BlockStart {
+                    index,
+                    block: BlockStart::RedactedThinking { data },
+                });
+            }
+            "tool_use" => {
+                let (id, name) = (
+                    loose::str(block, "id").to_string(),
+                    loose::str(block, "name").to_string(),
+                );
+                out.push(StreamEvent::BlockStart {
+                    index,
+                    block: BlockStart::ToolUse { id, name },
+                });
+                if let Some(input) = block
+                    .get("input")
+                    .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
+                {
+                    out.push(StreamEvent::BlockDelta {
+                        index,
+                        delta: Delta::InputJson(input.to_string()),
+                    });
+                }
+            }
+            _ => self.skip(index),
+        }
+    }
+}
+
+impl Decode for Decoder {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        // The input is taken out for the call so frames can be handled with `self` borrowed.
+        let mut sse = std::mem::take(&mut self.sse);
+        let sane = sse.feed(chunk, |_, data| {
+            if !self.done && !data.is_empty() {
+                self.frame(data, out);
+            }
+        });
+        self.sse = sse;
+        if !sane && !self.done {
+            out.push(malformed("an event never ended"));
+            self.done = true;
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        if !self.done {
+            out.push(cut());
+            self.done = true;
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.seen_usage.then_some(self.usage)
+    }
+}
+
+/// Encodes IR events as an Anthropic event stream.
+#[derive(Debug)]
+pub struct Encoder {
+    model: String,
+    started: bool,
+    /// IR block index to client block index, for every block opened.
+    map: Vec<(usize, usize)>,
+    open: Vec<usize>,
+    delta_sent: bool,
+    done: bool,
+}
+
+impl Encoder {
+    /// An encoder whose `message_start` names `model`.
+    pub fn new(model: &str) -> Self {
+        Encoder {
+            model: model.to_string(),
+            started: false,
+            map: Vec::new(),
+            open: Vec::new(),
+            delta_sent: false,
+            done: false,
+        }
+    }
+
+    fn emit(out: &mut Vec<u8>, name: &str, data: &Value) {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        // Writing a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, data);
+        out.extend_from_slice(b"\n\n");
+    }
+
+    fn start(&mut self, id: Option<String>, usage: &Usage, out: &mut Vec<u8>) {
+        self.started = true;
+        let mut u = super::usage::encode(usage);
+        u["output_tokens"] = json!(usage.output_tokens);
+        let msg = json!({
+            "id": id.unwrap_or_else(|| "msg_bytespike".into()),
+            "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": null, "stop_sequence": null, "usage": u,
+        });
+        Self::emit(
+            out,
+            "message_start",
+            &json!({"type": "message_start", "message": msg}),
+        );
+    }
+
+    fn close_all(&mut self, out: &mut Vec<u8>) {
+        for index in std::mem::take(&mut self.open) {
+            Self::emit(
+                out,
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": index}),
+            );
+        }
+    }
+
+    fn client_index(&self, index: usize) -> Option<usize> {
+        self.map
+            .iter()
+            .rev()
+            .find(|(ir, _)| *ir == index)
+            .map(|(_, c)| *c)
+    }
+}
+
+impl Encode for Encoder {
+    fn encode(&mut self, event: StreamEvent, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        if !self.started
+            && !matches!(
+                event,
+                StreamEvent::MessageStart { .. } | StreamEvent::Error(_)
+            )
+        {
+            self.start(None, &Usage::default(), out);
+        }
+        match event {
+            StreamEvent::MessageStart { id, usage } => {
+                if !self.started {
+                    self.start(id, &usage, out);
+                }
+            }
+            StreamEvent::BlockStart { index, block } => {
+                let client = self.map.len();
+                self.map.push((index, client));
+                self.open.push(client);
+                let block = match block {
+                    BlockStart::Text => json!({"type": "text", "text": ""}),
+                    BlockStart::Thinking => {
+                        json!({"type": "thinking", "thinking": "", "signature": ""})
+                    }
+                    BlockStart::RedactedThinking { data } => {
+                        json!({"type": "redacted_thinking", "data": data})
+                    }
+                    BlockStart::ToolUse { id, name } => {
+                        json!({"type": "tool_use", "id": id, "name": name, "input": {}})
+                    }
+                };
+                let ev =
+                    json!({"type": "content_block_start", "index": client, "content_block": block});
+                Self::emit(out, "content_block_start", &ev);
+            }
+            StreamEvent::BlockDelta { index, delta } => {
+                let Some(client) = self.client_index(index).filter(|c| self.open.contains(c))
+                else {
+                    return;
+                };
+                let delta = match delta {
+                    Delta::Text(t) => json!({"type": "text_delta", "text": t}),
+                    Delta::Thinking(t) => json!({"type": "thinking_delta", "thinking": t}),
+                    Delta::Signature(s) => json!({"type": "signature_delta", "signature": s}),
+                    Delta::InputJson(j) => json!({"type": "input_json_delta", "partial_json": j}),
+                };
+                let ev = json!({"type": "content_block_delta", "index": client, "delta": delta});
+                Self::emit(out, "content_block_delta", &ev);
+            }
+            StreamEvent::BlockStop { index } => {
+                let Some(client) = self.client_index(index) else {
+                    return;
+                };
+                if let Some(pos) = self.open.iter().position(|c| *c == client) {
+                    self.open.remove(pos);
+                    Self::emit(
+                        out,
+                        "content_block_stop",
+                        &json!({"type": "content_block_stop", "index": client}),
+                    );
+                }
+            }
+            StreamEvent::MessageDelta {
+                stop,
+                stop_sequence,
+                usage,
+            } => {
+                self.close_all(out);
+                self.delta_sent = true;
+                let ev = json!({
+                    "type": "message_delta",
+                    "delta": {"stop_reason": encode_stop(stop.unwrap_or(crate::ir::StopReason::EndTurn)), "stop_sequence": stop_sequence},
+                    "usage": super::usage::encode(&usage),
+                });
+                Self::emit(out, "message_delta", &ev);
+            }
+            StreamEvent::MessageStop => {
+                if !self.delta_sent {
+                    self.encode(
+                        StreamEvent::MessageDelta {
+                            stop: None,
+                            stop_sequence: None,
+                            usage: Usage::default(),
+                        },
+                        out,
+                    );
+                }
+                Self::emit(out, "message_stop", &json!({"type": "message_stop"}));
+                self.done = true;
+            }
+            StreamEvent::Error(e) => {
+                out.extend_from_slice(&e.render_stream_event(Dialect::Anthropic));
+                self.done = true;
+            }
+        }
+    }
+}

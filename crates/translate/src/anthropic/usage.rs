@@ -1,0 +1,28 @@
+//! Anthropic usage objects to and from the normalised `Usage`.
+
+use crate::field::{loose, Obj};
+use bytespike_protocol::Usage;
+use serde_json::{json, Value};
+
+/// Folds an Anthropic usage object into `usage`; absent fields keep their values.
+pub(crate) fn apply(obj: &Obj, usage: &mut Usage) {
+    let set = |slot: &mut u64, key: &str| {
+        if let Some(v) = loose::u64(obj, key) {
+            *slot = v;
+        }
+    };
+    set(&mut usage.input_tokens, "input_tokens");
+    set(&mut usage.output_tokens, "output_tokens");
+    set(&mut usage.cache_read_tokens, "cache_read_input_tokens");
+    set(&mut usage.cache_write_tokens, "cache_creation_input_tokens");
+}
+
+/// The usage object Anthropic would send.
+pub(crate) fn encode(usage: &Usage) -> Value {
+    json!({
+        "input_tokens": usage.input_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+        "output_tokens": usage.output_tokens,
+    })
+}

@@ -1,0 +1,185 @@
+//! Reading wire JSON with errors that name the offending field by its path.
+
+use crate::error::TranslateError;
+use serde_json::{Map, Value};
+
+/// A JSON object.
+pub(crate) type Obj = Map<String, Value>;
+
+/// Parses a body as a JSON object.
+pub(crate) fn parse_object(body: &[u8]) -> Result<Obj, TranslateError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(TranslateError::invalid("body", "must be a JSON object")),
+        Err(e) => Err(TranslateError::Json(e.to_string())),
+    }
+}
+
+fn wrong(path: &str, key: &str, want: &str) -> TranslateError {
+    TranslateError::invalid(join(path, key), format!("must be {want}"))
+}
+
+/// `path.key`, or `key` at the top level.
+pub(crate) fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// `path[i]`.
+pub(crate) fn at(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+/// The value at `key`, treating `null` as absent.
+pub(crate) fn get<'a>(obj: &'a Obj, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+/// An optional string field.
+pub(crate) fn opt_str<'a>(
+    obj: &'a Obj,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'a str>, TranslateError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(wrong(path, key, "a string")),
+    }
+}
+
+/// A required string field.
+pub(crate) fn req_str<'a>(obj: &'a Obj, key: &str, path: &str) -> Result<&'a str, TranslateError> {
+    opt_str(obj, key, path)?.ok_or_else(|| TranslateError::invalid(join(path, key), "is required"))
+}
+
+/// An optional non-negative integer field.
+pub(crate) fn opt_u64(obj: &Obj, key: &str, path: &str) -> Result<Option<u64>, TranslateError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| {
+                v.as_f64()
+                    .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                    .map(|f| f as u64)
+            })
+            .map(Some)
+            .ok_or_else(|| wrong(path, key, "a non-negative integer")),
+    }
+}
+
+/// An optional number field.
+pub(crate) fn opt_f64(obj: &Obj, key: &str, path: &str) -> Result<Option<f64>, TranslateError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| wrong(path, key, "a number")),
+    }
+}
+
+/// An optional boolean field.
+pub(crate) fn opt_bool(obj: &Obj, key: &str, path: &str) -> Result<Option<bool>, TranslateError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(wrong(path, key, "a boolean")),
+    }
+}
+
+/// An optional array field.
+pub(crate) fn opt_array<'a>(
+    obj: &'a Obj,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'a Vec<Value>>, TranslateError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(Value::Array(a)) => Ok(Some(a)),
+        Some(_) => Err(wrong(path, key, "an array")),
+    }
+}
+
+/// An optional object field.
+pub(crate) fn opt_obj<'a>(
+    obj: &'a Obj,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'a Obj>, TranslateError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(_) => Err(wrong(path, key, "an object")),
+    }
+}
+
+/// An array element that must be an object.
+pub(crate) fn as_obj<'a>(v: &'a Value, path: &str) -> Result<&'a Obj, TranslateError> {
+    v.as_object()
+        .ok_or_else(|| TranslateError::invalid(path, "must be an object"))
+}
+
+/// Splits a `data:` URL into media type and base64 payload.
+pub(crate) fn split_data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let media_type = meta.strip_suffix(";base64")?;
+    Some((media_type, data))
+}
+
+/// Lenient readers for upstream output, where a missing field is not the client's fault.
+pub(crate) mod loose {
+    use super::Obj;
+    use serde_json::Value;
+
+    /// A string field, or `""`.
+    pub(crate) fn str<'a>(obj: &'a Obj, key: &str) -> &'a str {
+        obj.get(key).and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// A non-negative integer field.
+    pub(crate) fn u64(obj: &Obj, key: &str) -> Option<u64> {
+        obj.get(key).and_then(Value::as_u64)
+    }
+
+    /// An object field.
+    pub(crate) fn obj<'a>(obj: &'a Obj, key: &str) -> Option<&'a Obj> {
+        obj.get(key).and_then(Value::as_object)
+    }
+
+    /// An array field, or empty.
+    pub(crate) fn array<'a>(obj: &'a Obj, key: &str) -> &'a [Value] {
+        obj.get(key)
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_urls_split() {
+        assert_eq!(
+            split_data_url("data:image/png;base64,AAAA"),
+            Some(("image/png", "AAAA"))
+        );
+        assert_eq!(split_data_url("https://x/y.png"), None);
+        assert_eq!(split_data_url("data:image/png,AAAA"), None);
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let obj = parse_object(br#"{"a":{"b":1}}"#).unwrap();
+        let inner = opt_obj(&obj, "a", "").unwrap().unwrap();
+        let err = req_str(inner, "b", "a").unwrap_err();
+        assert_eq!(err.to_string(), "a.b: must be a string");
+        assert!(parse_object(b"[1]").is_err());
+    }
+}
