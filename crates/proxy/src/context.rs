@@ -6,7 +6,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use bytespike_config::snapshot::{KeyEntry, Route, Target};
 use bytespike_protocol::hidden_usage::HiddenUsageFilter;
-use bytespike_protocol::{Endpoint, GatewayError, Usage, UsageScanner};
+use bytespike_protocol::{Dialect, Endpoint, GatewayError, Usage, UsageScanner};
+use bytespike_translate::ResponseTranslator;
 
 /// How the response of a routed request is handled.
 pub enum Handling {
@@ -16,6 +17,15 @@ pub enum Handling {
         scanner: UsageScanner,
         /// Set when the gateway asked an OpenAI upstream for stream usage the client did not.
         hide_usage: Option<HiddenUsageFilter>,
+    },
+    /// Different protocols: every response byte goes through a translator.
+    Translated {
+        /// The upstream's dialect.
+        upstream: Dialect,
+        /// Turns upstream bytes into the client's protocol, event by event.
+        translator: Box<ResponseTranslator>,
+        /// An upstream error body, collected to be re-shaped once complete.
+        error_body: Vec<u8>,
     },
 }
 
@@ -39,6 +49,8 @@ pub struct RequestCtx {
     pub upstream_body: Bytes,
     /// Path (and query) of the upstream request.
     pub upstream_path: String,
+    /// Headers a translated request needs upstream (e.g. a beta flag for a feature it uses).
+    pub upstream_headers: Vec<(&'static str, String)>,
     /// The client asked for a stream.
     pub stream: bool,
     /// How the response is handled.
@@ -66,6 +78,7 @@ impl RequestCtx {
             target: None,
             upstream_body: Bytes::new(),
             upstream_path: String::new(),
+            upstream_headers: Vec::new(),
             stream: false,
             handling: None,
             upstream_status: None,

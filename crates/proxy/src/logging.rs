@@ -15,9 +15,11 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
     let status = session.response_written().map_or(0, |h| h.status.as_u16());
     let ok = (200..300).contains(&status);
     if ok {
-        if let Some(Handling::Passthrough { scanner, .. }) = &ctx.handling {
-            ctx.usage = scanner.usage();
-        }
+        ctx.usage = match &ctx.handling {
+            Some(Handling::Passthrough { scanner, .. }) => scanner.usage(),
+            Some(Handling::Translated { translator, .. }) => translator.usage(),
+            None => None,
+        };
     }
     let client = ctx.endpoint.map(|e| e.dialect);
     let client_label = client.map_or("unknown", Dialect::as_str);
@@ -28,9 +30,10 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
         _ => "none",
     };
     let model = ctx.route.as_ref().map_or("", |r| r.model_id());
-    let route_kind = match (&ctx.handling, target) {
-        (Some(Handling::Passthrough { .. }), _) => "passthrough",
-        (None, _) => "local",
+    let route_kind = match &ctx.handling {
+        Some(Handling::Passthrough { .. }) => "passthrough",
+        Some(Handling::Translated { .. }) => "translated",
+        None => "local",
     };
     let class = status_class(status);
     let duration = ctx.started.elapsed();

@@ -10,6 +10,7 @@ use bytespike_config::{AuthError, RouteError, Snapshot};
 use bytespike_protocol::hidden_usage::HiddenUsageFilter;
 use bytespike_protocol::{endpoint, Dialect, ErrorKind, GatewayError, Operation, RequestEnvelope};
 use bytespike_protocol::{RequestError, UsageScanner};
+use bytespike_translate::{translate_request, ResponseTranslator, UpstreamRequest};
 use pingora_error::Result;
 use pingora_proxy::Session;
 
@@ -121,38 +122,88 @@ async fn prepare(
         })?;
     let target = route.primary().clone();
     let upstream = upstream_dialect(target.provider.protocol, dialect);
-    if upstream != dialect {
-        return Err(GatewayError::new(
-            ErrorKind::InvalidRequest,
-            format!(
-                "model {:?} is served over the {} protocol, which {} requests cannot reach",
-                envelope.model,
-                target.provider.protocol.as_str(),
-                dialect
-            ),
-        ));
-    }
-
-    let hide_usage = dialect == Dialect::OpenAiChat
-        && operation == Operation::ChatCompletions
-        && envelope.stream
-        && !envelope.include_usage;
-    let upstream_body = if hide_usage {
-        envelope.with_model_and_usage(&body, &target.model)
+    let prefix = &target.provider.base_url.path_prefix;
+    if upstream == dialect {
+        let hide_usage = dialect == Dialect::OpenAiChat
+            && operation == Operation::ChatCompletions
+            && envelope.stream
+            && !envelope.include_usage;
+        let upstream_body = if hide_usage {
+            envelope.with_model_and_usage(&body, &target.model)
+        } else {
+            envelope.with_model(&body, &target.model)
+        };
+        ctx.upstream_path = passthrough_path(prefix, operation);
+        ctx.upstream_body = Bytes::from(upstream_body);
+        ctx.handling = Some(Handling::Passthrough {
+            scanner: UsageScanner::new(dialect, envelope.stream),
+            hide_usage: hide_usage.then(HiddenUsageFilter::new),
+        });
     } else {
-        envelope.with_model(&body, &target.model)
-    };
-    ctx.upstream_path = passthrough_path(&target.provider.base_url.path_prefix, operation);
-    ctx.upstream_body = Bytes::from(upstream_body);
+        let request = translated(
+            dialect,
+            upstream,
+            operation,
+            &envelope.model,
+            &body,
+            &target.model,
+        )?;
+        ctx.upstream_path = translated_path(prefix, upstream, &request.path);
+        ctx.upstream_body = Bytes::from(request.body);
+        ctx.upstream_headers = request.headers;
+        ctx.handling = Some(Handling::Translated {
+            upstream,
+            translator: Box::new(ResponseTranslator::new(
+                dialect,
+                upstream,
+                request.stream,
+                &envelope.model,
+                request.client_include_usage,
+            )),
+            error_body: Vec::new(),
+        });
+    }
     ctx.stream = envelope.stream;
-    ctx.handling = Some(Handling::Passthrough {
-        scanner: UsageScanner::new(dialect, envelope.stream),
-        hide_usage: hide_usage.then(HiddenUsageFilter::new),
-    });
     ctx.requested_model = Some(envelope.model);
     ctx.target = Some(target);
     ctx.route = Some(route);
     Ok(Prepared::Proxy)
+}
+
+/// Translates a request for an upstream of another protocol, when the operation allows it.
+fn translated(
+    client: Dialect,
+    upstream: Dialect,
+    operation: Operation,
+    requested: &str,
+    body: &[u8],
+    upstream_model: &str,
+) -> Result<UpstreamRequest, GatewayError> {
+    let generative = matches!(
+        operation,
+        Operation::Messages | Operation::ChatCompletions | Operation::Responses
+    );
+    if !generative || !bytespike_translate::supported(client, upstream) {
+        return Err(GatewayError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "model {requested:?} is served over the {upstream} protocol, which cannot serve \
+                 {} requests from {client} clients",
+                operation.as_str()
+            ),
+        ));
+    }
+    translate_request(client, upstream, body, upstream_model)
+}
+
+/// Upstream path of a translated call, under the provider's base URL: OpenAI base URLs already
+/// end in the API version, the others do not (see [`passthrough_path`]).
+fn translated_path(prefix: &str, upstream: Dialect, path: &str) -> String {
+    let path = match upstream {
+        Dialect::OpenAiChat | Dialect::OpenAiResponses => path.strip_prefix("/v1").unwrap_or(path),
+        Dialect::Anthropic | Dialect::Gemini => path,
+    };
+    format!("{prefix}{path}")
 }
 
 /// The dialect a provider speaks for a caller: OpenAI providers serve both OpenAI APIs.

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use bytespike_protocol::Dialect;
+use bytespike_translate::translate_error;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 
@@ -26,15 +27,31 @@ pub fn header(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()>
     }
     let dialect = ctx.endpoint.map_or(Dialect::OpenAiChat, |e| e.dialect);
     respond::request_id_headers(upstream, ctx, dialect)?;
-    if matches!(
-        ctx.handling,
+    match &ctx.handling {
         Some(Handling::Passthrough {
             hide_usage: Some(_),
             ..
-        })
-    ) {
-        // The body loses the usage chunk, so its length changes.
-        upstream.remove_header("content-length");
+        }) => {
+            // The body loses the usage chunk, so its length changes.
+            upstream.remove_header("content-length");
+        }
+        Some(Handling::Translated { upstream: from, .. }) => {
+            let status = upstream.status.as_u16();
+            if status >= 400 {
+                // The body is re-shaped once complete; the status maps on its own.
+                let (client_status, _) = translate_error(dialect, *from, status, b"");
+                upstream.set_status(client_status)?;
+                upstream.insert_header("content-type", "application/json")?;
+            } else if ctx.stream {
+                upstream.insert_header("content-type", "text/event-stream")?;
+                upstream.insert_header("cache-control", "no-cache")?;
+            } else {
+                upstream.insert_header("content-type", "application/json")?;
+            }
+            upstream.remove_header("content-length");
+            upstream.remove_header("content-encoding");
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -67,6 +84,35 @@ pub fn body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx)
                 *body = Some(Bytes::from(out));
             }
         }
+        Some(Handling::Translated {
+            upstream,
+            translator,
+            error_body,
+        }) => {
+            let client = ctx.endpoint.map_or(Dialect::OpenAiChat, |e| e.dialect);
+            if !ok_status {
+                if let Some(chunk) = body.as_ref() {
+                    let room = MAX_ERROR_BODY.saturating_sub(error_body.len());
+                    error_body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                *body = end_of_stream.then(|| {
+                    let status = ctx.upstream_status.unwrap_or(502);
+                    Bytes::from(translate_error(client, *upstream, status, error_body).1)
+                });
+                return;
+            }
+            let mut out = Vec::with_capacity(body.as_ref().map_or(0, |b| b.len() + 256));
+            if let Some(chunk) = body.as_ref() {
+                translator.feed(chunk, &mut out);
+            }
+            if end_of_stream {
+                translator.finish(&mut out);
+            }
+            *body = Some(Bytes::from(out));
+        }
         None => {}
     }
 }
+
+/// Upstream error bodies are small; anything past this is not needed to re-shape one.
+const MAX_ERROR_BODY: usize = 64 * 1024;

@@ -2,12 +2,11 @@
 //! client's, and nothing the vendor should not see.
 
 use bytespike_config::resources::Protocol;
-use bytespike_protocol::Dialect;
 use http::HeaderValue;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::RequestHeader;
 
-use crate::context::RequestCtx;
+use crate::context::{Handling, RequestCtx};
 
 /// Client headers never forwarded: hop-by-hop, the client's own credentials, headers the
 /// gateway sets itself, and OpenAI account headers (the provider's credential decides those).
@@ -38,6 +37,15 @@ const DROPPED: &[&str] = &[
     "x-real-ip",
 ];
 
+/// Client headers dropped when the request is translated for another vendor.
+const TRANSLATION_DROPPED: &[&str] = &[
+    "anthropic-version",
+    "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access",
+    "openai-beta",
+    "x-stainless-helper-method",
+];
+
 /// The API version sent to Anthropic when the client did not name one.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
@@ -60,21 +68,22 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     upstream.insert_header("content-length", ctx.upstream_body.len().to_string())?;
     upstream.insert_header("content-type", "application/json")?;
     upstream.insert_header("accept-encoding", "identity")?;
+    if matches!(ctx.handling, Some(Handling::Translated { .. })) {
+        // Vendor-specific client headers mean nothing to another vendor.
+        for name in TRANSLATION_DROPPED {
+            upstream.remove_header(*name);
+        }
+    }
+    for (name, value) in &ctx.upstream_headers {
+        upstream.insert_header(*name, value.as_str())?;
+    }
+    for (name, value) in &provider.headers {
+        upstream.insert_header(name.clone(), value.as_str())?;
+    }
     if provider.protocol == Protocol::Anthropic
         && upstream.headers.get("anthropic-version").is_none()
     {
         upstream.insert_header("anthropic-version", ANTHROPIC_VERSION)?;
-    }
-    if ctx
-        .endpoint
-        .is_some_and(|e| e.dialect == Dialect::Anthropic)
-        && provider.protocol != Protocol::Anthropic
-    {
-        upstream.remove_header("anthropic-version");
-        upstream.remove_header("anthropic-beta");
-    }
-    for (name, value) in &provider.headers {
-        upstream.insert_header(name.clone(), value.as_str())?;
     }
     if let Some(credential) = &provider.credential {
         let secret = credential.expose();

@@ -16,8 +16,8 @@ pub struct ResponseTranslator {
 enum Mode {
     /// Event by event: nothing is held beyond one unfinished upstream frame.
     Stream {
-        decoder: Box<dyn Decode + Send>,
-        encoder: Box<dyn Encode + Send>,
+        decoder: Box<dyn Decode + Send + Sync>,
+        encoder: Box<dyn Encode + Send + Sync>,
         events: Vec<StreamEvent>,
     },
     /// One JSON body, translated when it is complete.
@@ -75,12 +75,12 @@ impl ResponseTranslator {
             };
         }
         let mode = if stream {
-            let decoder: Box<dyn Decode + Send> = match upstream {
+            let decoder: Box<dyn Decode + Send + Sync> = match upstream {
                 Dialect::Anthropic => Box::<anthropic::stream::Decoder>::default(),
                 Dialect::Gemini => Box::<gemini::stream::Decoder>::default(),
                 _ => Box::<openai_chat::stream::Decoder>::default(),
             };
-            let encoder: Box<dyn Encode + Send> = match client {
+            let encoder: Box<dyn Encode + Send + Sync> = match client {
                 Dialect::Anthropic => Box::new(anthropic::stream::Encoder::new(model_for_client)),
                 _ => Box::new(openai_chat::stream::Encoder::new(
                     model_for_client,

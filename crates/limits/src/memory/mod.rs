@@ -1,0 +1,225 @@
+//! The in-process backend: one replica's limits in a sharded map, same rules as Redis.
+
+mod state;
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use crate::admission::{to_ms, Admission, AdmitRequest, Origin, Reservation, WindowUsage};
+use crate::error::LimitError;
+use crate::ledger::{LedgerRecord, Settlement};
+use crate::limiter::{Limiter, SettleOutcome};
+use crate::limits::{KeyId, KeyLimits};
+use crate::metrics::{LimiterMetrics, NoMetrics};
+use crate::window::{report, settled_marker_ttl_ms};
+
+use state::SettleInput;
+pub(crate) use state::{KeyState, WindowSums};
+
+const SHARDS: usize = 32;
+
+/// Settings of the in-process backend.
+#[derive(Clone, Debug)]
+pub struct MemoryConfig {
+    /// How long a reservation lives without settlement or release before it is purged.
+    pub reservation_ttl: Duration,
+    /// How late a settlement may be replayed and still be recognised as a duplicate.
+    pub replay_horizon: Duration,
+    /// Ledger records kept in memory (oldest dropped first); 0 keeps none.
+    pub ledger_capacity: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            reservation_ttl: Duration::from_secs(15 * 60),
+            replay_horizon: Duration::from_secs(60 * 60),
+            ledger_capacity: 10_000,
+        }
+    }
+}
+
+/// Limits held in this process only: for a single replica, local runs, and the shadow budget.
+pub struct MemoryLimiter {
+    shards: Box<[Mutex<HashMap<KeyId, KeyState>>]>,
+    config: MemoryConfig,
+    ledger: Mutex<VecDeque<LedgerRecord>>,
+    metrics: Arc<dyn LimiterMetrics>,
+    origin: Origin,
+}
+
+impl MemoryLimiter {
+    /// An empty limiter.
+    pub fn new(config: MemoryConfig) -> Self {
+        Self::with_origin(config, Origin::Local)
+    }
+
+    pub(crate) fn with_origin(config: MemoryConfig, origin: Origin) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            config,
+            ledger: Mutex::default(),
+            metrics: Arc::new(NoMetrics),
+            origin,
+        }
+    }
+
+    /// Reports events to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn LimiterMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The ledger records kept so far, oldest first.
+    pub fn ledger(&self) -> Vec<LedgerRecord> {
+        lock(&self.ledger).iter().cloned().collect()
+    }
+
+    /// Requests of `key` in flight.
+    pub fn in_flight(&self, key: &KeyId) -> usize {
+        self.shard(key).get(key).map_or(0, KeyState::in_flight)
+    }
+
+    fn shard(&self, key: &KeyId) -> MutexGuard<'_, HashMap<KeyId, KeyState>> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        lock(&self.shards[(h.finish() as usize) % SHARDS])
+    }
+
+    /// Runs `f` on the key's state, forgetting the key once nothing is stored for it.
+    fn with_key<T>(&self, key: &KeyId, f: impl FnOnce(&mut KeyState) -> T) -> T {
+        let mut shard = self.shard(key);
+        let state = shard.entry(key.clone()).or_default();
+        let out = f(state);
+        if state.is_empty() {
+            shard.remove(key);
+        }
+        out
+    }
+
+    fn ms(d: Duration) -> u64 {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Locks a mutex, recovering from poisoning since every update leaves the state consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[async_trait]
+impl Limiter for MemoryLimiter {
+    async fn admit(&self, req: AdmitRequest<'_>) -> Result<Admission, LimitError> {
+        let limits = req.limits.normalised()?;
+        let now_ms = to_ms(req.now);
+        let mut reservation = Reservation {
+            key: req.key.clone(),
+            request_id: req.request_id.to_string(),
+            admitted_at_ms: now_ms,
+            estimated_input_tokens: req.estimated_input_tokens,
+            windows_ms: limits.windows.iter().map(|w| Self::ms(w.window)).collect(),
+            cache_read_weight_permille: limits.cache_read_weight_permille,
+            origin: self.origin,
+        };
+        if limits.is_unlimited() {
+            reservation.origin = Origin::Untracked;
+            self.metrics.admitted(Origin::Untracked);
+            return Ok(Admission::Admitted {
+                reservation,
+                windows: Vec::new(),
+            });
+        }
+        let ttl = Self::ms(self.config.reservation_ttl);
+        let outcome = self.with_key(req.key, |s| {
+            s.admit(
+                &limits,
+                req.request_id,
+                req.estimated_input_tokens,
+                now_ms,
+                ttl,
+            )
+        });
+        match outcome {
+            Ok(sums) => {
+                self.metrics.admitted(self.origin);
+                Ok(Admission::Admitted {
+                    reservation,
+                    windows: report(&limits, &sums),
+                })
+            }
+            Err(rejection) => {
+                self.metrics.rejected(&rejection);
+                Ok(Admission::Rejected(rejection))
+            }
+        }
+    }
+
+    async fn settle(
+        &self,
+        reservation: &Reservation,
+        settlement: &Settlement,
+        now: SystemTime,
+    ) -> Result<SettleOutcome, LimitError> {
+        let amounts = settlement
+            .usage
+            .amounts(reservation.cache_read_weight_permille);
+        let marker_ttl_ms = settled_marker_ttl_ms(
+            &reservation.windows_ms,
+            Self::ms(self.config.reservation_ttl),
+            Self::ms(self.config.replay_horizon),
+        );
+        let fresh = self.with_key(&reservation.key, |s| {
+            s.settle(SettleInput {
+                request_id: &reservation.request_id,
+                admitted_at_ms: reservation.admitted_at_ms,
+                windows_ms: &reservation.windows_ms,
+                amounts: &amounts,
+                now_ms: to_ms(now),
+                marker_ttl_ms,
+            })
+        });
+        let outcome = if fresh {
+            if self.config.ledger_capacity > 0 {
+                let mut ledger = lock(&self.ledger);
+                if ledger.len() == self.config.ledger_capacity {
+                    ledger.pop_front();
+                }
+                ledger.push_back(LedgerRecord::new(reservation, settlement));
+            }
+            SettleOutcome::Settled
+        } else {
+            SettleOutcome::Duplicate
+        };
+        self.metrics.settled(outcome);
+        Ok(outcome)
+    }
+
+    async fn release(&self, reservation: &Reservation, now: SystemTime) -> Result<(), LimitError> {
+        if reservation.origin != Origin::Untracked {
+            self.with_key(&reservation.key, |s| {
+                s.release(&reservation.request_id, to_ms(now))
+            });
+        }
+        self.metrics.released();
+        Ok(())
+    }
+
+    async fn usage(
+        &self,
+        key: &KeyId,
+        limits: &KeyLimits,
+        now: SystemTime,
+    ) -> Result<Vec<WindowUsage>, LimitError> {
+        let limits = limits.normalised()?;
+        if limits.windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sums = self.with_key(key, |s| s.usage(&limits, to_ms(now)));
+        Ok(report(&limits, &sums))
+    }
+}

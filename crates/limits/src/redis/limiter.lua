@@ -1,0 +1,283 @@
+-- Rolling-window limits of one key: admit, usage, settle and release in one atomic step each.
+-- Every key touched carries the key's hash tag, so the script stays atomic on Redis Cluster.
+-- Time comes from ARGV (never TIME) so callers and tests control it.
+--
+-- KEYS[1] reservations hash (request id -> "admit_ms|estimate|w1,w2")
+-- KEYS[2] reservation expiry zset (request id -> expires_at_ms)
+-- KEYS[3] settled marker of the request
+-- KEYS[4] ledger stream
+-- KEYS[5..] one bucket hash per window ("<bucket index>:<metric>" -> amount)
+-- ARGV[1] op, ARGV[2] now_ms, ARGV[3] window key prefix; the rest depends on op.
+
+local res_key, exp_key, done_key, ledger_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+local prefix = ARGV[3]
+
+-- Redis converts Lua numbers to strings with %.14g; %d keeps large integers exact.
+local function int(x)
+  return string.format('%d', x)
+end
+
+local function bucket_ms(w)
+  return math.max(math.floor(w / 60), 1)
+end
+
+local function expiry(idx, w)
+  return (idx + 1) * bucket_ms(w) + w
+end
+
+-- Changes are staged per hash field and written by flush(), so a settlement in the bucket of its
+-- admission writes one net delta per field instead of a removal and an addition.
+local staged, staged_keys = {}, {}
+
+-- Stages sign * amounts for the bucket of `at`, unless that bucket already rolled out.
+local function apply(key, w, at, amounts, sign)
+  local b = bucket_ms(w)
+  local idx = math.floor(at / b)
+  if expiry(idx, w) <= now then
+    return
+  end
+  local entry = staged[key]
+  if not entry then
+    entry = { ttl = w + 2 * b, fields = {}, order = {} }
+    staged[key] = entry
+    staged_keys[#staged_keys + 1] = key
+  end
+  for m = 1, 5 do
+    if amounts[m] ~= 0 then
+      local f = int(idx) .. ':' .. (m - 1)
+      if entry.fields[f] == nil then
+        entry.fields[f] = 0
+        entry.order[#entry.order + 1] = f
+      end
+      entry.fields[f] = entry.fields[f] + sign * amounts[m]
+    end
+  end
+end
+
+-- Writes the staged changes, in staging order.
+local function flush()
+  for _, key in ipairs(staged_keys) do
+    local entry = staged[key]
+    local wrote = false
+    for _, f in ipairs(entry.order) do
+      local delta = entry.fields[f]
+      if delta ~= 0 then
+        redis.call('HINCRBY', key, f, int(delta))
+        wrote = true
+      end
+    end
+    if wrote then
+      redis.call('PEXPIRE', key, int(entry.ttl))
+    end
+  end
+  staged, staged_keys = {}, {}
+end
+
+-- Removes a stored reservation's amounts from the buckets it was counted in.
+local function undo(rec)
+  local admit, est, ws = string.match(rec, '^(%d+)|(%d+)|(.*)$')
+  admit = tonumber(admit)
+  est = tonumber(est)
+  for w in string.gmatch(ws, '%d+') do
+    apply(prefix .. w, tonumber(w), admit, { 1, est, est, 0, 0 }, -1)
+  end
+end
+
+local function drop(id)
+  redis.call('HDEL', res_key, id)
+  redis.call('ZREM', exp_key, id)
+end
+
+-- Frees reservations whose holder never settled nor released them (a replica died).
+local function purge()
+  local ids = redis.call('ZRANGEBYSCORE', exp_key, '-inf', ARGV[2])
+  for _, id in ipairs(ids) do
+    local rec = redis.call('HGET', res_key, id)
+    if rec then
+      undo(rec)
+    end
+    drop(id)
+  end
+  flush()
+end
+
+-- Deletes rolled-out buckets and sums the live ones.
+local function scan(key, w)
+  local flat = redis.call('HGETALL', key)
+  local buckets, order, dead = {}, {}, {}
+  for i = 1, #flat, 2 do
+    local f = flat[i]
+    local sep = string.find(f, ':', 1, true)
+    local idx = tonumber(string.sub(f, 1, sep - 1))
+    local m = tonumber(string.sub(f, sep + 1)) + 1
+    if expiry(idx, w) <= now then
+      dead[#dead + 1] = f
+    else
+      local b = buckets[idx]
+      if not b then
+        b = { 0, 0, 0, 0, 0 }
+        buckets[idx] = b
+        order[#order + 1] = idx
+      end
+      b[m] = b[m] + math.max(tonumber(flat[i + 1]), 0)
+    end
+  end
+  if #dead > 0 then
+    redis.call('HDEL', key, unpack(dead))
+  end
+  table.sort(order)
+  local used, resets = { 0, 0, 0, 0, 0 }, { now, now, now, now, now }
+  for _, idx in ipairs(order) do
+    local b, e = buckets[idx], expiry(idx, w)
+    for m = 1, 5 do
+      used[m] = used[m] + b[m]
+      if b[m] > 0 and e > resets[m] then
+        resets[m] = e
+      end
+    end
+  end
+  return { used = used, resets = resets, order = order, buckets = buckets }
+end
+
+-- Earliest instant at which metric m drops below limit as buckets roll out; -1 if never.
+local function frees_at(st, w, m, limit)
+  local remaining = st.used[m]
+  if remaining < limit then
+    return now
+  end
+  for _, idx in ipairs(st.order) do
+    local a = st.buckets[idx][m]
+    if a > 0 then
+      remaining = remaining - math.min(a, remaining)
+      if remaining < limit then
+        return expiry(idx, w)
+      end
+    end
+  end
+  return -1
+end
+
+if op == 'admit' or op == 'usage' then
+  -- ARGV[4] reservation ttl, [5] max concurrent (-1 none), [6] request id, [7] estimate,
+  -- [8] window count, then per window: length, then 5 caps (-1 none).
+  purge()
+  local ttl, maxc, id, est, n =
+    tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+  local ws = {}
+  for j = 1, n do
+    local base = 8 + (j - 1) * 6
+    local caps = {}
+    for m = 1, 5 do
+      caps[m] = tonumber(ARGV[base + 1 + m])
+    end
+    ws[j] = { key = KEYS[4 + j], w = tonumber(ARGV[base + 1]), wtext = ARGV[base + 1], caps = caps }
+  end
+  local reserve = op == 'admit' and redis.call('HEXISTS', res_key, id) == 0
+  if reserve and maxc >= 0 then
+    local in_flight = redis.call('ZCARD', exp_key)
+    if in_flight >= maxc then
+      return { 2, maxc, in_flight }
+    end
+  end
+  local states = {}
+  for j, win in ipairs(ws) do
+    states[j] = scan(win.key, win.w)
+  end
+  if reserve then
+    -- Of all exhausted caps, report the one that frees last: only then can a retry pass.
+    local worst = nil
+    for j, win in ipairs(ws) do
+      for m = 1, 5 do
+        local cap = win.caps[m]
+        if cap >= 0 and states[j].used[m] >= cap then
+          local f = frees_at(states[j], win.w, m, cap)
+          if worst == nil or (worst.f ~= -1 and (f == -1 or f > worst.f)) then
+            worst = { j = j, m = m, cap = cap, used = states[j].used[m], f = f }
+          end
+        end
+      end
+    end
+    if worst then
+      return { 3, worst.j - 1, worst.m - 1, worst.cap, worst.used, worst.f }
+    end
+    local amounts = { 1, est, est, 0, 0 }
+    local lengths = {}
+    for j, win in ipairs(ws) do
+      apply(win.key, win.w, now, amounts, 1)
+      local e = expiry(math.floor(now / bucket_ms(win.w)), win.w)
+      for m = 1, 5 do
+        if amounts[m] > 0 then
+          states[j].used[m] = states[j].used[m] + amounts[m]
+          if e > states[j].resets[m] then
+            states[j].resets[m] = e
+          end
+        end
+      end
+      lengths[j] = win.wtext
+    end
+    flush()
+    redis.call('HSET', res_key, id, ARGV[2] .. '|' .. ARGV[7] .. '|' .. table.concat(lengths, ','))
+    redis.call('ZADD', exp_key, int(now + ttl), id)
+    -- The holder of a reservation may die; the hash itself must not outlive its purpose.
+    redis.call('PEXPIRE', res_key, int(2 * ttl))
+    redis.call('PEXPIRE', exp_key, int(2 * ttl))
+  end
+  local out = { 1 }
+  for j = 1, n do
+    for m = 1, 5 do
+      out[#out + 1] = states[j].used[m]
+    end
+    for m = 1, 5 do
+      out[#out + 1] = states[j].resets[m]
+    end
+  end
+  return out
+elseif op == 'settle' then
+  -- ARGV[4] marker ttl, [5] request id, [6] admit ms, [7..11] amounts, [12] ledger maxlen
+  -- (0 none), [13] window count, [14..] window lengths, then ledger field/value pairs.
+  purge()
+  if redis.call('EXISTS', done_key) == 1 then
+    return { 0 }
+  end
+  redis.call('SET', done_key, '1', 'PX', ARGV[4])
+  local id = ARGV[5]
+  local rec = redis.call('HGET', res_key, id)
+  if rec then
+    undo(rec)
+    drop(id)
+  end
+  local admit = tonumber(ARGV[6])
+  local consumed = { 0, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]) }
+  -- The request counts when it was admitted; its tokens and cost when they were consumed.
+  local at = math.max(now, admit)
+  local n = tonumber(ARGV[13])
+  for j = 1, n do
+    local w = tonumber(ARGV[13 + j])
+    apply(KEYS[4 + j], w, admit, { 1, 0, 0, 0, 0 }, 1)
+    apply(KEYS[4 + j], w, at, consumed, 1)
+  end
+  flush()
+  if tonumber(ARGV[12]) > 0 then
+    local fields = {}
+    for i = 14 + n, #ARGV do
+      fields[#fields + 1] = ARGV[i]
+    end
+    redis.call('XADD', ledger_key, 'MAXLEN', '~', ARGV[12], '*', unpack(fields))
+  end
+  return { 1 }
+elseif op == 'release' then
+  -- ARGV[4] request id.
+  purge()
+  local id = ARGV[4]
+  local rec = redis.call('HGET', res_key, id)
+  if rec then
+    undo(rec)
+    drop(id)
+    flush()
+    return { 1 }
+  end
+  return { 0 }
+end
+return redis.error_reply('unknown op ' .. tostring(op))

@@ -1,0 +1,232 @@
+//! The Lua script's key layout, arguments and replies, on the Rust side.
+
+use std::time::Duration;
+
+use redis::{Script, ScriptInvocation};
+
+use crate::admission::Rejection;
+use crate::error::LimitError;
+use crate::ledger::LedgerRecord;
+use crate::limits::{KeyId, KeyLimits, Metric};
+use crate::memory::WindowSums;
+use crate::usage::Amounts;
+
+/// The one script every operation runs, loaded by SHA and reloaded on NOSCRIPT.
+pub(crate) fn script() -> Script {
+    Script::new(include_str!("limiter.lua"))
+}
+
+/// Where the ledger records go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerStreams {
+    /// One stream for all keys (standalone Redis only: on a cluster it lives in another slot).
+    Single(String),
+    /// One stream per key, named `<prefix>:{bsg:<namespace>/<name>}`, in the key's own slot.
+    PerKey(String),
+    /// No ledger.
+    Off,
+}
+
+/// Names of every Redis key of one API key; all share the hash tag `{bsg:<namespace>/<name>}`.
+pub(crate) struct KeyNames {
+    tag: String,
+}
+
+impl KeyNames {
+    pub(crate) fn new(key: &KeyId) -> Self {
+        // Kubernetes names cannot hold braces; replacing them keeps the hash tag intact anyway.
+        let clean = |s: &str| s.replace(['{', '}'], "_");
+        Self {
+            tag: format!("{{bsg:{}/{}}}", clean(&key.namespace), clean(&key.name)),
+        }
+    }
+
+    fn window_prefix(&self) -> String {
+        format!("{}:w:", self.tag)
+    }
+
+    fn ledger(&self, streams: &LedgerStreams) -> String {
+        match streams {
+            LedgerStreams::Single(name) => name.clone(),
+            LedgerStreams::PerKey(prefix) => format!("{prefix}:{}", self.tag),
+            // Never written; still named in the key's slot so a cluster accepts the call.
+            LedgerStreams::Off => format!("{}:ledger", self.tag),
+        }
+    }
+
+    /// Starts an invocation with the fixed keys and the first three arguments.
+    fn invocation<'a>(
+        &self,
+        script: &'a Script,
+        op: &str,
+        now_ms: u64,
+        request_id: &str,
+        ledger: &LedgerStreams,
+    ) -> ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        inv.key(format!("{}:res", self.tag))
+            .key(format!("{}:exp", self.tag))
+            .key(format!("{}:done:{request_id}", self.tag))
+            .key(self.ledger(ledger))
+            .arg(op)
+            .arg(now_ms)
+            .arg(self.window_prefix());
+        inv
+    }
+
+    fn window_key(&self, window_ms: u64) -> String {
+        format!("{}{window_ms}", self.window_prefix())
+    }
+}
+
+/// Arguments of an admission or a usage read.
+pub(crate) struct CheckArgs<'a> {
+    pub reserve: bool,
+    pub limits: &'a KeyLimits,
+    pub request_id: &'a str,
+    pub estimated: u64,
+    pub now_ms: u64,
+    pub reservation_ttl_ms: u64,
+}
+
+pub(crate) fn check<'a>(
+    script: &'a Script,
+    names: &KeyNames,
+    ledger: &LedgerStreams,
+    a: &CheckArgs<'_>,
+) -> ScriptInvocation<'a> {
+    let op = if a.reserve { "admit" } else { "usage" };
+    let mut inv = names.invocation(script, op, a.now_ms, a.request_id, ledger);
+    inv.arg(a.reservation_ttl_ms)
+        .arg(a.limits.max_concurrent.map_or(-1, i64::from))
+        .arg(a.request_id)
+        .arg(a.estimated)
+        .arg(a.limits.windows.len());
+    for w in &a.limits.windows {
+        let window_ms = w.window.as_millis() as u64;
+        inv.key(names.window_key(window_ms)).arg(window_ms);
+        for cap in w.caps() {
+            inv.arg(cap.map_or(-1, |c| i64::try_from(c).unwrap_or(i64::MAX)));
+        }
+    }
+    inv
+}
+
+/// Arguments of a settlement.
+pub(crate) struct SettleArgs<'a> {
+    pub request_id: &'a str,
+    pub admitted_at_ms: u64,
+    pub windows_ms: &'a [u64],
+    pub amounts: &'a Amounts,
+    pub now_ms: u64,
+    pub marker_ttl_ms: u64,
+    pub ledger_maxlen: u64,
+    pub record: &'a LedgerRecord,
+}
+
+pub(crate) fn settle<'a>(
+    script: &'a Script,
+    names: &KeyNames,
+    ledger: &LedgerStreams,
+    a: &SettleArgs<'_>,
+) -> ScriptInvocation<'a> {
+    let mut inv = names.invocation(script, "settle", a.now_ms, a.request_id, ledger);
+    let maxlen = if *ledger == LedgerStreams::Off {
+        0
+    } else {
+        a.ledger_maxlen
+    };
+    inv.arg(a.marker_ttl_ms.max(1))
+        .arg(a.request_id)
+        .arg(a.admitted_at_ms)
+        .arg(&a.amounts[..])
+        .arg(maxlen)
+        .arg(a.windows_ms.len());
+    for w in a.windows_ms {
+        inv.key(names.window_key(*w)).arg(*w);
+    }
+    if maxlen > 0 {
+        for (field, value) in a.record.fields() {
+            inv.arg(field).arg(value);
+        }
+    }
+    inv
+}
+
+pub(crate) fn release<'a>(
+    script: &'a Script,
+    names: &KeyNames,
+    ledger: &LedgerStreams,
+    request_id: &str,
+    now_ms: u64,
+) -> ScriptInvocation<'a> {
+    let mut inv = names.invocation(script, "release", now_ms, request_id, ledger);
+    inv.arg(request_id);
+    inv
+}
+
+/// Decodes the reply of `admit`/`usage`: per-window sums, or why the request was rejected.
+pub(crate) fn parse_check(
+    reply: &[i64],
+    limits: &KeyLimits,
+    now_ms: u64,
+) -> Result<Result<WindowSums, Rejection>, LimitError> {
+    let bad = || LimitError::Store(format!("unexpected limiter reply {reply:?}"));
+    let u = |v: i64| u64::try_from(v).map_err(|_| bad());
+    match reply.first() {
+        Some(1) if reply.len() == 1 + 10 * limits.windows.len() => {
+            let mut sums = Vec::with_capacity(limits.windows.len());
+            for chunk in reply[1..].chunks(10) {
+                let mut used = [0u64; 5];
+                let mut resets = [0u64; 5];
+                for (m, (used, resets)) in used.iter_mut().zip(&mut resets).enumerate() {
+                    *used = u(chunk[m])?;
+                    *resets = u(chunk[5 + m])?;
+                }
+                sums.push((used, resets));
+            }
+            Ok(Ok(sums))
+        }
+        Some(2) if reply.len() == 3 => Ok(Err(Rejection::TooManyConcurrent {
+            limit: u32::try_from(reply[1]).map_err(|_| bad())?,
+            in_flight: u(reply[2])?,
+        })),
+        Some(3) if reply.len() == 6 => {
+            let window = limits
+                .windows
+                .get(usize::try_from(reply[1]).map_err(|_| bad())?)
+                .ok_or_else(bad)?;
+            let metric = *Metric::ALL
+                .get(usize::try_from(reply[2]).map_err(|_| bad())?)
+                .ok_or_else(bad)?;
+            let frees = reply[5];
+            Ok(Err(Rejection::OverLimit {
+                window: window.window,
+                metric,
+                limit: u(reply[3])?,
+                used: u(reply[4])?,
+                retry_after: u64::try_from(frees)
+                    .ok()
+                    .map(|f| Duration::from_millis(f.saturating_sub(now_ms))),
+            }))
+        }
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_one_api_key_shares_its_hash_tag() {
+        let names = KeyNames::new(&KeyId::new("team-a", "ci"));
+        assert_eq!(names.window_key(60_000), "{bsg:team-a/ci}:w:60000");
+        assert_eq!(
+            names.ledger(&LedgerStreams::PerKey("bsg:ledger".into())),
+            "bsg:ledger:{bsg:team-a/ci}"
+        );
+        let odd = KeyNames::new(&KeyId::new("a{b", "c}"));
+        assert_eq!(odd.tag, "{bsg:a_b/c_}");
+    }
+}

@@ -1,0 +1,77 @@
+//! Settled requests appear in the ledger once, in the documented format.
+
+use std::collections::HashMap;
+
+use bytespike_limits::{
+    KeyLimits, LedgerRecord, Limiter, MemoryConfig, MemoryLimiter, RedisLimiter, Reservation,
+    SettleOutcome, Settlement,
+};
+
+use crate::server::RedisServer;
+use crate::support::*;
+
+/// Reads every record of a stream through a plain connection.
+pub fn read_stream(url: &str, stream: &str) -> Vec<LedgerRecord> {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query(&mut con)
+        .unwrap();
+    entries.into_iter().map(|(_, flat)| parse(flat)).collect()
+}
+
+/// Turns a flat field/value list into a record.
+pub fn parse(flat: Vec<String>) -> LedgerRecord {
+    let map: HashMap<String, String> = flat
+        .chunks(2)
+        .map(|kv| (kv[0].clone(), kv[1].clone()))
+        .collect();
+    LedgerRecord::from_fields(&map).unwrap()
+}
+
+/// Settles two requests (one twice) and one of a key without limits; returns the expected records.
+async fn settle_some(l: &dyn Limiter) -> Vec<LedgerRecord> {
+    let k = key("ledger");
+    let limits = one_window(FIVE_HOURS, |w| w.requests = Some(10));
+    let mut expected = Vec::new();
+    let mut settle = async |res: &Reservation, s: Settlement| {
+        assert_eq!(
+            l.settle(res, &s, t0()).await.unwrap(),
+            SettleOutcome::Settled
+        );
+        assert_eq!(
+            l.settle(res, &s, t0()).await.unwrap(),
+            SettleOutcome::Duplicate
+        );
+        expected.push(LedgerRecord::new(res, &s));
+    };
+    let (a, _) = admitted(admit(l, &k, &limits, "a", 3, t0()).await);
+    settle(&a, settlement(1, 2, 3, 4, 5)).await;
+    let (b, _) = admitted(admit(l, &k, &limits, "b", 3, t0()).await);
+    let mut s = settlement(10, 20, 30, 40, 50);
+    s.usage.reasoning_tokens = 7;
+    s.status = 499;
+    settle(&b, s).await;
+    let (free, _) = admitted(admit(l, &key("free"), &KeyLimits::default(), "c", 0, t0()).await);
+    settle(&free, settlement(0, 0, 0, 0, 0)).await;
+    expected
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_ledger_holds_each_settlement_once() {
+    let server = RedisServer::start();
+    let limiter = RedisLimiter::new(redis_config(&server.url())).unwrap();
+    let expected = settle_some(&limiter).await;
+    assert_eq!(expected[1].reasoning_tokens, 7);
+    assert_eq!(read_stream(&server.url(), "bsg:ledger"), expected);
+}
+
+#[tokio::test]
+async fn memory_ledger_holds_each_settlement_once() {
+    let limiter = MemoryLimiter::new(MemoryConfig::default());
+    let expected = settle_some(&limiter).await;
+    assert_eq!(limiter.ledger(), expected);
+}
