@@ -35,10 +35,9 @@ pub struct Cli {
     )]
     pub admin_listen: String,
 
-    /// Redis holding the per-key limit windows shared by all replicas (redis:// or rediss://).
-    /// Without it, limits are kept in this process only.
-    #[arg(long, env = "BYTESPIKE_REDIS_URL", value_name = "URL")]
-    pub redis_url: Option<String>,
+    /// Per-key limits.
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
 
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, env = "BYTESPIKE_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024, value_name = "BYTES")]
@@ -57,6 +56,6 @@ pub struct Cli {
     pub log_format: String,
 }
 
-fn humantime_duration(value: &str) -> Result<Duration, String> {
+pub fn humantime_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|e| e.to_string())
 }

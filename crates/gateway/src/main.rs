@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+mod limits;
 mod reload;
 
 use std::sync::atomic::AtomicBool;
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use bytespike_config::Snapshot;
-use bytespike_proxy::{Gateway, ProxyMetrics, ProxySettings};
+use bytespike_proxy::{Gateway, LimitMetrics, ProxyMetrics, ProxySettings};
 use clap::Parser;
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::configuration::ServerConf;
@@ -22,9 +23,6 @@ use prometheus::Registry;
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     init_logging(&cli.log_format);
-    if cli.redis_url.is_some() {
-        tracing::info!("--redis-url is set; limits are enforced per key once configured");
-    }
 
     let registry = Registry::new();
     let build_info = prometheus::IntGaugeVec::new(
@@ -50,10 +48,13 @@ fn main() -> anyhow::Result<()> {
     reloader.reload_if_changed();
 
     let metrics = Arc::new(ProxyMetrics::new(&registry)?);
+    let limit_metrics = Arc::new(LimitMetrics::new(&registry)?);
+    let (limiter, replayer) = limits::build(&cli.limits, limit_metrics)?;
     let settings = ProxySettings {
         max_body_bytes: cli.max_body_bytes,
+        cache_read_weight_permille: cli.limits.cache_read_weight_permille()?,
     };
-    let gateway = Gateway::new(snapshot, settings, metrics);
+    let gateway = Gateway::new(snapshot, settings, metrics, limiter);
 
     let conf = ServerConf {
         threads: cli
@@ -83,6 +84,9 @@ fn main() -> anyhow::Result<()> {
     server.add_service(proxy);
     server.add_service(admin);
     server.add_service(background_service("config reloader", reloader));
+    if let Some(replayer) = replayer {
+        server.add_service(background_service("settlement replay", replayer));
+    }
     tracing::info!(listen = %cli.listen, admin = %cli.admin_listen, config = %cli.config.display(), "bytespike-gateway starting");
     server.run_forever()
 }

@@ -1,15 +1,18 @@
 //! Per-request state shared by the proxy phases.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use bytespike_config::snapshot::{KeyEntry, Route, Target};
+use bytespike_limits::{Reservation, WindowUsage};
 use bytespike_protocol::hidden_usage::HiddenUsageFilter;
 use bytespike_protocol::{Dialect, Endpoint, GatewayError, Usage, UsageScanner};
 use bytespike_translate::ResponseTranslator;
 
-/// How the response of a routed request is handled.
+/// How the response of a routed request is handled. One per request, created once and never
+/// moved, so the size difference between variants costs nothing that boxing would save.
+#[allow(clippy::large_enum_variant)]
 pub enum Handling {
     /// Same protocol both sides: bytes flow untouched while usage is scanned.
     Passthrough {
@@ -63,6 +66,14 @@ pub struct RequestCtx {
     pub error: Option<GatewayError>,
     /// Usage of the finished request.
     pub usage: Option<Usage>,
+    /// The budget held for this request, to settle or release when it ends.
+    pub reservation: Option<Reservation>,
+    /// The key's limit windows, for the response's limit headers.
+    pub windows: Vec<WindowUsage>,
+    /// Seconds until a rejected request can succeed, for `retry-after`.
+    pub retry_after: Option<u64>,
+    /// Wall-clock arrival time, for the usage ledger.
+    pub arrived: SystemTime,
 }
 
 impl RequestCtx {
@@ -85,6 +96,10 @@ impl RequestCtx {
             first_byte: None,
             error: None,
             usage: None,
+            reservation: None,
+            windows: Vec::new(),
+            retry_after: None,
+            arrived: SystemTime::now(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! [`Gateway`] implements Pingora's `ProxyHttp`; each hook is a few lines that delegate to the
 //! module named after its phase, and all per-request state lives in [`RequestCtx`].
 
+mod budget;
 pub mod context;
 mod fail;
 mod logging;
@@ -21,25 +22,30 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use bytespike_config::Snapshot;
+use bytespike_limits::Limiter;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 pub use context::RequestCtx;
-pub use metrics::ProxyMetrics;
+pub use metrics::{LimitMetrics, ProxyMetrics};
 
 /// Settings of the request path that do not come from the resources.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Weight of cache-read tokens in token limits, in thousandths (0: they count in cost only,
+    /// as the vendors' own input-token limits do).
+    pub cache_read_weight_permille: u32,
 }
 
 impl Default for ProxySettings {
     fn default() -> Self {
         ProxySettings {
             max_body_bytes: 32 * 1024 * 1024,
+            cache_read_weight_permille: 0,
         }
     }
 }
@@ -49,6 +55,7 @@ pub struct Gateway {
     snapshot: Arc<ArcSwap<Snapshot>>,
     settings: ProxySettings,
     metrics: Arc<ProxyMetrics>,
+    limiter: Arc<dyn Limiter>,
     resolver: upstream_peer::Resolver,
 }
 
@@ -58,11 +65,13 @@ impl Gateway {
         snapshot: Arc<ArcSwap<Snapshot>>,
         settings: ProxySettings,
         metrics: Arc<ProxyMetrics>,
+        limiter: Arc<dyn Limiter>,
     ) -> Self {
         Gateway {
             snapshot,
             settings,
             metrics,
+            limiter,
             resolver: upstream_peer::Resolver::default(),
         }
     }

@@ -7,7 +7,7 @@ use pingora_proxy::Session;
 use crate::context::{Handling, RequestCtx};
 use crate::metrics::status_class;
 use crate::request_filter::upstream_dialect;
-use crate::Gateway;
+use crate::{budget, Gateway};
 
 /// Records the finished request. Usage counts only for successful responses: a failure bills
 /// nothing, and a stream cut short bills what was generated up to the cut.
@@ -47,6 +47,26 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
         ),
         _ => 0,
     };
+
+    if let Some(reservation) = ctx.reservation.take() {
+        // A failure bills nothing; a response that went out bills what it used, a stream cut
+        // short included (what the vendor reported up to the cut).
+        let outcome = if ok {
+            budget::Outcome::Served(budget::settlement(
+                ctx.usage.unwrap_or_default(),
+                cost_micros,
+                model,
+                provider,
+                client_label,
+                upstream_label,
+                status,
+                ctx.arrived,
+            ))
+        } else {
+            budget::Outcome::Failed
+        };
+        budget::finish(gw.limiter.clone(), reservation, outcome);
+    }
 
     let m = &gw.metrics;
     m.requests

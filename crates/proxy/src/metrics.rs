@@ -1,5 +1,8 @@
 //! The proxy's Prometheus metrics: traffic, latency, tokens and cost.
 
+use std::time::Duration;
+
+use bytespike_limits::{LimiterMetrics, Origin, Rejection, SettleOutcome};
 use prometheus::{
     exponential_buckets, CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
     Registry,
@@ -81,5 +84,133 @@ pub fn status_class(status: u16) -> &'static str {
         400..=499 => "4xx",
         500..=599 => "5xx",
         _ => "none",
+    }
+}
+
+/// Metrics of the per-key limiter, reported through its metrics hook.
+pub struct LimitMetrics {
+    admissions: IntCounterVec,
+    rejections: IntCounterVec,
+    releases: prometheus::IntCounter,
+    settlements: IntCounterVec,
+    replays: IntCounterVec,
+    dropped: prometheus::IntCounter,
+    redis_latency: HistogramVec,
+    redis_errors: IntCounterVec,
+}
+
+impl LimitMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let m = LimitMetrics {
+            admissions: IntCounterVec::new(
+                Opts::new("bytespike_limit_admissions_total", "Requests admitted against their key's limits, by where the budget was held (shared, shadow, local)."),
+                &["origin"],
+            )?,
+            rejections: IntCounterVec::new(
+                Opts::new("bytespike_limit_rejections_total", "Requests refused by a key limit, by window, metric and reason."),
+                &["window", "metric", "reason"],
+            )?,
+            releases: prometheus::IntCounter::new(
+                "bytespike_limit_reservations_released_total",
+                "Reservations released without billing (failed requests).",
+            )?,
+            settlements: IntCounterVec::new(
+                Opts::new("bytespike_limit_settlements_total", "Settlements, by outcome (settled, duplicate, deferred)."),
+                &["outcome"],
+            )?,
+            replays: IntCounterVec::new(
+                Opts::new("bytespike_limit_settlement_replays_total", "Buffered settlements replayed after a Redis outage, by outcome."),
+                &["outcome"],
+            )?,
+            dropped: prometheus::IntCounter::new(
+                "bytespike_limit_settlements_dropped_total",
+                "Settlements dropped because the outage buffer was full.",
+            )?,
+            redis_latency: HistogramVec::new(
+                HistogramOpts::new("bytespike_redis_round_trip_seconds", "Redis round trips of the limiter, by operation.")
+                    .buckets(exponential_buckets(0.0001, 2.0, 16)?),
+                &["op"],
+            )?,
+            redis_errors: IntCounterVec::new(
+                Opts::new("bytespike_redis_errors_total", "Failed Redis round trips of the limiter, by operation."),
+                &["op"],
+            )?,
+        };
+        registry.register(Box::new(m.admissions.clone()))?;
+        registry.register(Box::new(m.rejections.clone()))?;
+        registry.register(Box::new(m.releases.clone()))?;
+        registry.register(Box::new(m.settlements.clone()))?;
+        registry.register(Box::new(m.replays.clone()))?;
+        registry.register(Box::new(m.dropped.clone()))?;
+        registry.register(Box::new(m.redis_latency.clone()))?;
+        registry.register(Box::new(m.redis_errors.clone()))?;
+        Ok(m)
+    }
+}
+
+fn origin_label(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Shared => "shared",
+        Origin::Shadow => "shadow",
+        Origin::Local => "local",
+        Origin::Untracked => "untracked",
+    }
+}
+
+fn outcome_label(outcome: SettleOutcome) -> &'static str {
+    match outcome {
+        SettleOutcome::Settled => "settled",
+        SettleOutcome::Duplicate => "duplicate",
+        SettleOutcome::Deferred => "deferred",
+    }
+}
+
+impl LimiterMetrics for LimitMetrics {
+    fn admitted(&self, origin: Origin) {
+        self.admissions
+            .with_label_values(&[origin_label(origin)])
+            .inc();
+    }
+
+    fn rejected(&self, rejection: &Rejection) {
+        let (window, metric) = match rejection {
+            Rejection::OverLimit { window, metric, .. } => {
+                (crate::budget::window_label(*window), metric.as_str())
+            }
+            Rejection::TooManyConcurrent { .. } => ("none".to_string(), "concurrent"),
+        };
+        self.rejections
+            .with_label_values(&[window.as_str(), metric, rejection.metric_label()])
+            .inc();
+    }
+
+    fn released(&self) {
+        self.releases.inc();
+    }
+
+    fn settled(&self, outcome: SettleOutcome) {
+        self.settlements
+            .with_label_values(&[outcome_label(outcome)])
+            .inc();
+    }
+
+    fn settlement_replayed(&self, outcome: SettleOutcome) {
+        self.replays
+            .with_label_values(&[outcome_label(outcome)])
+            .inc();
+    }
+
+    fn settlement_dropped(&self) {
+        self.dropped.inc();
+    }
+
+    fn redis_round_trip(&self, op: &'static str, latency: Duration, ok: bool) {
+        self.redis_latency
+            .with_label_values(&[op])
+            .observe(latency.as_secs_f64());
+        if !ok {
+            self.redis_errors.with_label_values(&[op]).inc();
+        }
     }
 }

@@ -14,8 +14,10 @@ use bytespike_translate::{translate_request, ResponseTranslator, UpstreamRequest
 use pingora_error::Result;
 use pingora_proxy::Session;
 
+use crate::budget::{self, Refusal};
 use crate::context::{Handling, RequestCtx};
 use crate::{models, respond, Gateway};
+use bytespike_config::snapshot::KeyEntry;
 
 /// Runs the phase; `Ok(true)` means the gateway answered and proxying stops here.
 pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -89,10 +91,8 @@ async fn prepare(
             ));
         }
         Operation::KeyUsage => {
-            return Err(GatewayError::new(
-                ErrorKind::NotFound,
-                "/v1/usage needs rate limits to be configured for the gateway",
-            ))
+            let body = usage_report(gw, &key).await?;
+            return Ok(Prepared::Answered(200, body));
         }
         _ => {}
     }
@@ -164,10 +164,63 @@ async fn prepare(
         });
     }
     ctx.stream = envelope.stream;
+    if operation.is_billable() {
+        admit(gw, ctx, &key, body.len()).await?;
+    }
     ctx.requested_model = Some(envelope.model);
     ctx.target = Some(target);
     ctx.route = Some(route);
     Ok(Prepared::Proxy)
+}
+
+/// Holds budget for the request, or refuses it with a 429 (or 503 when limits cannot be checked).
+async fn admit(
+    gw: &Gateway,
+    ctx: &mut RequestCtx,
+    key: &KeyEntry,
+    body_len: usize,
+) -> Result<(), GatewayError> {
+    let limits = budget::key_limits(key, gw.settings.cache_read_weight_permille);
+    // Four bytes per token is the usual estimate; settlement replaces it with the real count.
+    let estimate = (body_len / 4) as u64;
+    match budget::admit(gw.limiter.as_ref(), key, &limits, &ctx.request_id, estimate).await {
+        Ok(Some(admitted)) => {
+            ctx.reservation = Some(admitted.reservation);
+            ctx.windows = admitted.windows;
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(Refusal::Rejected(rejection)) => {
+            ctx.retry_after = budget::retry_after_seconds(&rejection);
+            // The rejection path may afford a second look, so that even a 429 carries headers.
+            ctx.windows = gw
+                .limiter
+                .usage(&budget::key_id(key), &limits, SystemTime::now())
+                .await
+                .unwrap_or_default();
+            Err(budget::rejection_error(&rejection))
+        }
+        Err(Refusal::Error(err)) => Err(err),
+    }
+}
+
+/// `GET /v1/usage`: the calling key's windows, what is used and what is left.
+async fn usage_report(gw: &Gateway, key: &KeyEntry) -> Result<Vec<u8>, GatewayError> {
+    let limits = budget::key_limits(key, gw.settings.cache_read_weight_permille);
+    let windows = if limits.is_unlimited() {
+        Vec::new()
+    } else {
+        gw.limiter
+            .usage(&budget::key_id(key), &limits, SystemTime::now())
+            .await
+            .map_err(|e| {
+                GatewayError::new(
+                    ErrorKind::Unavailable,
+                    format!("usage cannot be read right now: {e}"),
+                )
+            })?
+    };
+    Ok(budget::usage_document(&key.id, &windows))
 }
 
 /// Translates a request for an upstream of another protocol, when the operation allows it.

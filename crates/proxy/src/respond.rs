@@ -28,8 +28,12 @@ pub async fn json(
     status: u16,
     body: Vec<u8>,
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(4))?;
+    let mut header = ResponseHeader::build(status, Some(8))?;
     header.insert_header("content-type", "application/json")?;
+    if let Some(seconds) = ctx.retry_after {
+        header.insert_header("retry-after", seconds.to_string())?;
+    }
+    crate::budget::headers(&mut header, dialect, &ctx.windows)?;
     header.insert_header("content-length", body.len().to_string())?;
     request_id_headers(&mut header, ctx, dialect)?;
     session

@@ -9,7 +9,7 @@ use pingora_error::Result;
 use pingora_http::ResponseHeader;
 
 use crate::context::{Handling, RequestCtx};
-use crate::respond;
+use crate::{budget, respond};
 
 /// Upstream headers that describe the gateway's vendor account, not the caller's key.
 const DROPPED: &[&str] = &[
@@ -27,6 +27,23 @@ pub fn header(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()>
     }
     let dialect = ctx.endpoint.map_or(Dialect::OpenAiChat, |e| e.dialect);
     respond::request_id_headers(upstream, ctx, dialect)?;
+    if ctx.reservation.is_some() {
+        // The vendor's limit headers describe the gateway's vendor account; the caller's
+        // budget is its key's, which replaces them.
+        let vendor: Vec<_> = upstream
+            .headers
+            .keys()
+            .filter(|n| {
+                n.as_str().starts_with("anthropic-ratelimit-")
+                    || n.as_str().starts_with("x-ratelimit-")
+            })
+            .cloned()
+            .collect();
+        for name in vendor {
+            upstream.remove_header(&name);
+        }
+        budget::headers(upstream, dialect, &ctx.windows)?;
+    }
     match &ctx.handling {
         Some(Handling::Passthrough {
             hide_usage: Some(_),
