@@ -32,20 +32,28 @@ MAIN_KEY = "bsk-e2e-main-9f2c4a71d03b"
 OTHER_KEY = "bsk-e2e-other-5e8d1b22c7aa"
 DISABLED_KEY = "bsk-e2e-disabled-0c6f93e4d1b8"
 EXPIRED_KEY = "bsk-e2e-expired-7a41c0d95f3e"
+TRANSLATE_KEY = "bsk-e2e-translate-4b7e2d90a16c"
 ANTHROPIC_CREDENTIAL = "sk-ant-upstream-e2e-3c9f0a"
 OPENAI_CREDENTIAL = "sk-openai-upstream-e2e-81d2b7"
+GEMINI_CREDENTIAL = "AIza-gemini-upstream-e2e-5d0e3f"
 SECRETS = (
     MAIN_KEY,
     OTHER_KEY,
     DISABLED_KEY,
     EXPIRED_KEY,
+    TRANSLATE_KEY,
     ANTHROPIC_CREDENTIAL,
     OPENAI_CREDENTIAL,
+    GEMINI_CREDENTIAL,
 )
 
 # Upstream model names differ from the ids clients use, so a rewrite is visible.
 CLAUDE_UPSTREAM = "claude-sonnet-4-6-20250929"
 GPT_UPSTREAM = "gpt-5.4"
+# Models of the `translation` group, each served over a protocol other clients may not speak.
+TR_GPT_UPSTREAM = "gpt-5.4-tr"
+TR_CLAUDE_UPSTREAM = "claude-sonnet-4-6-tr"
+TR_GEMINI_UPSTREAM = "gemini-2.5-flash-tr"
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 START_TIMEOUT = 20.0
@@ -194,6 +202,7 @@ def providers_yaml(fake_url: str, closed_port: int) -> str:
         provider_yaml("openai-slow", "openai", f"{fake_url}/v1", "openai", timeouts=quick),
         provider_yaml("anthropic-dead", "anthropic", dead, "anthropic", timeouts=quick),
         provider_yaml("openai-dead", "openai", f"{dead}/v1", "openai", timeouts=quick),
+        provider_yaml("gemini", "gemini", fake_url, "gemini", timeouts=normal),
         "\n".join(
             [
                 "apiVersion: v1",
@@ -202,6 +211,7 @@ def providers_yaml(fake_url: str, closed_port: int) -> str:
                 "stringData:",
                 f"  anthropic: {ANTHROPIC_CREDENTIAL}",
                 f"  openai: {OPENAI_CREDENTIAL}",
+                f"  gemini: {GEMINI_CREDENTIAL}",
             ]
         )
         + "\n",
@@ -262,6 +272,24 @@ spec:
     - id: gpt-5-5
       targets:
         - {{provider: openai, model: gpt-5.5}}
+---
+apiVersion: gateway.bytespike.ai/v1alpha1
+kind: RoutingGroup
+metadata: {{name: translation}}
+spec:
+  models:
+    - id: tr-gpt
+      targets:
+        - {{provider: openai, model: {TR_GPT_UPSTREAM}}}
+      pricing: {{input: "2.50", output: "10.00", cacheRead: "0.25"}}
+    - id: tr-claude
+      targets:
+        - {{provider: anthropic, model: {TR_CLAUDE_UPSTREAM}}}
+      pricing: {{input: "3.00", output: "15.00", cacheRead: "0.30", cacheWrite: "3.75"}}
+    - id: tr-gemini
+      targets:
+        - {{provider: gemini, model: {TR_GEMINI_UPSTREAM}}}
+      pricing: {{input: "0.30", output: "2.50", cacheRead: "0.03"}}
 """
 
 
@@ -290,6 +318,7 @@ KEYS_YAML = "---\n".join(
         api_key_yaml("e2e-other", OTHER_KEY, "restricted"),
         api_key_yaml("e2e-disabled", DISABLED_KEY, "main", disabled="true"),
         api_key_yaml("e2e-expired", EXPIRED_KEY, "main", expiresAt='"2020-01-01T00:00:00Z"'),
+        api_key_yaml("e2e-translate", TRANSLATE_KEY, "translation"),
     ]
 )
 

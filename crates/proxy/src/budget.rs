@@ -325,7 +325,7 @@ fn tightest_of(windows: &[WindowUsage], metric: Metric) -> Option<&WindowUsage> 
 pub fn window_label(window: Duration) -> String {
     let secs = window.as_secs();
     for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs >= size && secs % size == 0 {
+        if secs >= size && secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }

@@ -10,11 +10,20 @@ pub const ROUTES: &[(Dialect, Dialect)] = &[
     (Dialect::Anthropic, Dialect::Gemini),
     (Dialect::OpenAiChat, Dialect::Anthropic),
     (Dialect::OpenAiChat, Dialect::Gemini),
+    (Dialect::OpenAiResponses, Dialect::Anthropic),
+    (Dialect::OpenAiResponses, Dialect::Gemini),
+    (Dialect::OpenAiResponses, Dialect::OpenAiChat),
 ];
 
-/// Translates `data` as a request body; must never panic.
+/// Translates `data` as a request body and, when it translates, a stream answering it (so
+/// that what the request hands its response is exercised too); must never panic.
 pub fn fuzz_request(client: Dialect, upstream: Dialect, data: &[u8]) {
-    let _ = translate_request(client, upstream, data, "fuzz-model");
+    if let Ok(req) = translate_request(client, upstream, data, "fuzz-model") {
+        let mut t = ResponseTranslator::for_request_with_created(client, upstream, &req, "m", 0);
+        let mut out = Vec::new();
+        t.feed(data, &mut out);
+        t.finish(&mut out);
+    }
 }
 
 /// Translates `data` as a stream (split at `split`) and as a whole body; must never panic, and
@@ -44,7 +53,8 @@ pub fn fuzz_error(client: Dialect, upstream: Dialect, status: u16, data: &[u8]) 
 }
 
 /// Whether a client stream ends as its protocol requires: Anthropic with `message_stop` or an
-/// `error` event, OpenAI with `[DONE]` or an error frame.
+/// `error` event, OpenAI Chat with `[DONE]` or an error frame, OpenAI Responses with
+/// `response.completed`, `response.incomplete` or `response.failed`.
 pub fn ends_cleanly(client: Dialect, out: &[u8]) -> bool {
     let mut framer = SseFramer::new();
     let mut last: Option<(Option<String>, Vec<u8>)> = None;
@@ -60,6 +70,10 @@ pub fn ends_cleanly(client: Dialect, out: &[u8]) -> bool {
         (Dialect::OpenAiChat, Some((None, data))) => {
             data == b"[DONE]" || data.starts_with(b"{\"error\"")
         }
+        (Dialect::OpenAiResponses, Some((Some(name), _))) => matches!(
+            name.as_str(),
+            "response.completed" | "response.incomplete" | "response.failed"
+        ),
         _ => false,
     }
 }

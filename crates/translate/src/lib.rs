@@ -7,10 +7,12 @@
 pub mod anthropic;
 mod error;
 mod field;
+mod fnv;
 pub mod fuzz;
 pub mod gemini;
 pub mod ir;
 pub mod openai_chat;
+pub mod openai_responses;
 mod response;
 mod stream;
 
@@ -34,6 +36,9 @@ pub struct UpstreamRequest {
     pub headers: Vec<(&'static str, String)>,
     /// Whether the client asked for usage in its stream; pass it to [`ResponseTranslator::new`].
     pub client_include_usage: bool,
+    /// For Responses clients: the request fields the response object repeats; see
+    /// [`ResponseTranslator::for_request`].
+    pub echo: Option<openai_responses::Echo>,
 }
 
 /// Whether requests of `client` can be translated for an `upstream`.
@@ -42,6 +47,10 @@ pub fn supported(client: Dialect, upstream: Dialect) -> bool {
         (client, upstream),
         (Dialect::Anthropic, Dialect::OpenAiChat | Dialect::Gemini)
             | (Dialect::OpenAiChat, Dialect::Anthropic | Dialect::Gemini)
+            | (
+                Dialect::OpenAiResponses,
+                Dialect::Anthropic | Dialect::Gemini | Dialect::OpenAiChat
+            )
     )
 }
 
@@ -57,6 +66,7 @@ pub fn decode_request(client: Dialect, body: &[u8]) -> Result<ir::Request, Trans
     match client {
         Dialect::Anthropic => anthropic::request::decode(body),
         Dialect::OpenAiChat => openai_chat::request::decode(body),
+        Dialect::OpenAiResponses => openai_responses::request::decode(body),
         other => Err(route_error(other, other)),
     }
 }
@@ -93,6 +103,7 @@ pub fn encode_request(
         path,
         headers,
         client_include_usage: req.include_usage,
+        echo: None,
     })
 }
 
@@ -107,9 +118,15 @@ pub fn translate_request(
     if !supported(client, upstream) {
         return Err(GatewayError::from(route_error(client, upstream)).in_dialect(client));
     }
-    let req = decode_request(client, body).map_err(|e| GatewayError::from(e).in_dialect(client))?;
-    encode_request(upstream, &req, upstream_model)
-        .map_err(|e| GatewayError::from(e).in_dialect(client))
+    let fail = |e: TranslateError| GatewayError::from(e).in_dialect(client);
+    if client == Dialect::OpenAiResponses {
+        let (req, echo) = openai_responses::request::decode_with_echo(body).map_err(fail)?;
+        let mut out = encode_request(upstream, &req, upstream_model).map_err(fail)?;
+        out.echo = Some(echo);
+        return Ok(out);
+    }
+    let req = decode_request(client, body).map_err(fail)?;
+    encode_request(upstream, &req, upstream_model).map_err(fail)
 }
 
 /// Reads an upstream error body: its kind (if the body says) and message.

@@ -2,7 +2,8 @@
 
 use crate::ir::{Response, StreamEvent};
 use crate::stream::{Decode, Encode};
-use crate::{anthropic, error, gemini, openai_chat, supported};
+use crate::openai_responses::Echo;
+use crate::{anthropic, error, gemini, openai_chat, openai_responses, supported, UpstreamRequest};
 use bytespike_protocol::{Dialect, ErrorKind, GatewayError, Usage};
 
 /// A whole body larger than this is not a chat completion; it is refused rather than held.
@@ -26,6 +27,7 @@ enum Mode {
         upstream: Dialect,
         model: String,
         created: u64,
+        echo: Echo,
         buf: Vec<u8>,
         usage: Option<Usage>,
         done: bool,
@@ -69,6 +71,44 @@ impl ResponseTranslator {
         client_include_usage: bool,
         created: u64,
     ) -> Self {
+        let echo = Echo::default();
+        Self::build(client, upstream, stream, model_for_client, client_include_usage, created, echo)
+    }
+
+    /// A translator for the response to `request`: as [`ResponseTranslator::new`], and a
+    /// Responses client also gets its request settings repeated in the response object and
+    /// reasoning summaries if it asked for them (without this, defaults and no summaries).
+    pub fn for_request(
+        client: Dialect,
+        upstream: Dialect,
+        request: &UpstreamRequest,
+        model_for_client: &str,
+    ) -> Self {
+        Self::for_request_with_created(client, upstream, request, model_for_client, now())
+    }
+
+    /// As [`ResponseTranslator::for_request`], with the `created` timestamp given.
+    pub fn for_request_with_created(
+        client: Dialect,
+        upstream: Dialect,
+        request: &UpstreamRequest,
+        model_for_client: &str,
+        created: u64,
+    ) -> Self {
+        let echo = request.echo.clone().unwrap_or_default();
+        let (stream, usage) = (request.stream, request.client_include_usage);
+        Self::build(client, upstream, stream, model_for_client, usage, created, echo)
+    }
+
+    fn build(
+        client: Dialect,
+        upstream: Dialect,
+        stream: bool,
+        model_for_client: &str,
+        client_include_usage: bool,
+        created: u64,
+        echo: Echo,
+    ) -> Self {
         if !supported(client, upstream) {
             return ResponseTranslator {
                 mode: Mode::Passthrough,
@@ -82,6 +122,11 @@ impl ResponseTranslator {
             };
             let encoder: Box<dyn Encode + Send + Sync> = match client {
                 Dialect::Anthropic => Box::new(anthropic::stream::Encoder::new(model_for_client)),
+                Dialect::OpenAiResponses => Box::new(openai_responses::stream::Encoder::new(
+                    model_for_client,
+                    created,
+                    echo,
+                )),
                 _ => Box::new(openai_chat::stream::Encoder::new(
                     model_for_client,
                     created,
@@ -99,6 +144,7 @@ impl ResponseTranslator {
                 upstream,
                 model: model_for_client.to_string(),
                 created,
+                echo,
                 buf: Vec::new(),
                 usage: None,
                 done: false,
@@ -161,6 +207,7 @@ impl ResponseTranslator {
                 upstream,
                 model,
                 created,
+                echo,
                 buf,
                 usage,
                 done,
@@ -174,6 +221,9 @@ impl ResponseTranslator {
                         *usage = Some(resp.usage);
                         let value = match client {
                             Dialect::Anthropic => anthropic::response::encode(&resp, model),
+                            Dialect::OpenAiResponses => {
+                                openai_responses::response::encode(&resp, model, *created, echo)
+                            }
                             _ => openai_chat::response::encode(&resp, model, *created),
                         };
                         out.extend_from_slice(&serde_json::to_vec(&value).unwrap_or_default());

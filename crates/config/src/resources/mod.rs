@@ -65,6 +65,25 @@ pub fn crds(
     vec![Provider::crd(), RoutingGroup::crd(), ApiKey::crd()]
 }
 
+/// One CRD as the YAML document committed under `deploy/crds/`.
+pub fn crd_yaml(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> String {
+    format!(
+        "# Generated from crates/config/src/resources; do not edit by hand.\n{}",
+        serde_yaml::to_string(crd).expect("a CRD always serializes")
+    )
+}
+
+/// Every CRD as one multi-document YAML stream, ready for `kubectl apply -f -`.
+pub fn crds_yaml() -> String {
+    crds()
+        .iter()
+        .map(crd_yaml)
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
 /// A reference to one key of a Secret in the referencing object's namespace.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -158,6 +177,28 @@ mod tests {
             yaml.contains("routingGroups") && yaml.contains("minItems: 1"),
             "{yaml}"
         );
+    }
+
+    #[test]
+    fn crds_validate_what_a_cluster_can_check() {
+        let yaml = crds_yaml();
+        for expected in [
+            // A window must look like a duration, and an amount like a decimal.
+            r"pattern: ^([0-9]+(s|m|h|d|w))+$",
+            r"pattern: ^[0-9]+(\.[0-9]{1,6})?$",
+            // Rules spanning fields are CEL.
+            "self.limits.all(a, self.limits.exists_one(b, b.window == a.window))",
+            "self.models.all(a, self.models.exists_one(b, b.id == a.id))",
+            "has(self.requests) || has(self.tokens)",
+            "x-kubernetes-list-type: set",
+            // The columns a platform engineer reads.
+            "jsonPath: .status.tightestWindow",
+            "jsonPath: .status.modelCount",
+            "jsonPath: .spec.baseUrl",
+        ] {
+            assert!(yaml.contains(expected), "missing {expected:?}");
+        }
+        assert_eq!(yaml.matches("kind: CustomResourceDefinition").count(), 3);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::{ProviderStatus, SecretKeyRef};
     printcolumn = r#"{"name":"Protocol","type":"string","jsonPath":".spec.protocol"}"#,
     printcolumn = r#"{"name":"Base URL","type":"string","jsonPath":".spec.baseUrl"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -28,6 +29,7 @@ pub struct ProviderSpec {
     /// The wire API the provider speaks.
     pub protocol: Protocol,
     /// `http://` or `https://` URL, optionally with a path prefix such as `https://host/api`.
+    #[schemars(regex(pattern = r"^https?://[^\s]+$"), length(max = 2048))]
     pub base_url: String,
     /// Where the provider credential lives; absent for endpoints that need none (local models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,15 +92,19 @@ pub struct ProviderCredentials {
 pub struct TimeoutsSpec {
     /// TCP + TLS connect (default 10s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
     pub connect: Option<String>,
     /// From request sent to first response byte (default 120s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
     pub first_byte: Option<String>,
     /// Longest gap between response bytes, e.g. in a stream (default 120s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
     pub idle: Option<String>,
     /// Whole exchange (default 30m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
     pub total: Option<String>,
 }
 
@@ -111,5 +117,6 @@ pub struct PoolSpec {
     pub max_idle_per_host: Option<u32>,
     /// How long an idle connection is kept (default 90s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
     pub idle_timeout: Option<String>,
 }

@@ -26,6 +26,9 @@ pub struct RoutingGroupStatus {
     /// `Ready` and, when rejected, the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// How many models (ids, not aliases) the group serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_count: Option<u32>,
 }
 
 /// Status of an ApiKey.
@@ -41,6 +44,9 @@ pub struct ApiKeyStatus {
     /// Consumption in each limit window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub usage: Vec<WindowUsage>,
+    /// The window closest to its cap, e.g. `5h 42%`; written together with `usage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tightest_window: Option<String>,
 }
 
 /// Consumption of one key in one window, next to that window's caps.

@@ -1,16 +1,6 @@
 //! Stable ids for Gemini function calls, which carry none of their own.
 
-/// FNV-1a, 64-bit: small, deterministic and good enough to keep ids apart.
-fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in part.iter().chain(&[0xff]) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
+use crate::fnv::fnv;
 
 /// The id of the `n`th function call of a response: the same inputs give the same id, so a
 /// replayed response keeps its ids; the response id and arguments keep ids of other turns apart.

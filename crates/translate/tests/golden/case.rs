@@ -2,7 +2,7 @@
 
 use crate::sse;
 use bytespike_protocol::Dialect;
-use bytespike_translate::{translate_error, translate_request, ResponseTranslator};
+use bytespike_translate::{translate_error, translate_request, ResponseTranslator, UpstreamRequest};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -73,15 +73,48 @@ impl Case {
             .unwrap_or(false)
     }
 
+    fn upstream_model(&self) -> &str {
+        self.doc
+            .get("upstream_model")
+            .and_then(Value::as_str)
+            .unwrap_or("upstream-model")
+    }
+
+    /// A translator for this case's responses; built from the translated client request when
+    /// there is one, so that what a request hands its response (the Responses echo) is used.
+    fn translator(&self, stream: bool, include_usage: bool) -> ResponseTranslator {
+        let translated = self.doc.get("client_request").and_then(|req| {
+            let body = serde_json::to_vec(req).unwrap();
+            translate_request(self.client, self.upstream, &body, self.upstream_model()).ok()
+        });
+        match translated {
+            Some(r) => {
+                let r = UpstreamRequest {
+                    stream,
+                    client_include_usage: include_usage,
+                    ..r
+                };
+                ResponseTranslator::for_request_with_created(
+                    self.client,
+                    self.upstream,
+                    &r,
+                    &self.model(),
+                    CREATED,
+                )
+            }
+            None => ResponseTranslator::with_created(
+                self.client,
+                self.upstream,
+                stream,
+                &self.model(),
+                include_usage,
+                CREATED,
+            ),
+        }
+    }
+
     fn stream_output(&self, input: &[u8], split: Option<usize>) -> (Vec<u8>, Option<Value>) {
-        let mut t = ResponseTranslator::with_created(
-            self.client,
-            self.upstream,
-            true,
-            &self.model(),
-            self.include_usage(),
-            CREATED,
-        );
+        let mut t = self.translator(true, self.include_usage());
         let mut out = Vec::new();
         match split {
             Some(k) => {
@@ -104,11 +137,7 @@ impl Case {
             client_error: None,
         };
         if let Some(req) = self.doc.get("client_request") {
-            let model = self
-                .doc
-                .get("upstream_model")
-                .and_then(Value::as_str)
-                .unwrap_or("upstream-model");
+            let model = self.upstream_model();
             let body = serde_json::to_vec(req).unwrap();
             a.upstream_request = Some(
                 match translate_request(self.client, self.upstream, &body, model) {
@@ -140,14 +169,7 @@ impl Case {
             );
         }
         if let Some(resp) = self.doc.get("upstream_response") {
-            let mut t = ResponseTranslator::with_created(
-                self.client,
-                self.upstream,
-                false,
-                &self.model(),
-                false,
-                CREATED,
-            );
+            let mut t = self.translator(false, false);
             let body = serde_json::to_vec(resp).unwrap();
             let mut out = Vec::new();
             t.feed(&body[..body.len() / 2], &mut out);
@@ -170,14 +192,7 @@ impl Case {
                     ));
                 }
             }
-            let mut t = ResponseTranslator::with_created(
-                self.client,
-                self.upstream,
-                true,
-                &self.model(),
-                self.include_usage(),
-                CREATED,
-            );
+            let mut t = self.translator(true, self.include_usage());
             let mut bytewise = Vec::new();
             for b in stream.as_bytes() {
                 t.feed(std::slice::from_ref(b), &mut bytewise);
