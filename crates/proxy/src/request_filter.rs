@@ -148,18 +148,15 @@ async fn prepare(
             &body,
             &target.model,
         )?;
+        // The translator reads the request's settings (echoed by Responses) before the body moves.
+        let translator =
+            ResponseTranslator::for_request(dialect, upstream, &request, &envelope.model);
         ctx.upstream_path = translated_path(prefix, upstream, &request.path);
         ctx.upstream_body = Bytes::from(request.body);
         ctx.upstream_headers = request.headers;
         ctx.handling = Some(Handling::Translated {
             upstream,
-            translator: Box::new(ResponseTranslator::new(
-                dialect,
-                upstream,
-                request.stream,
-                &envelope.model,
-                request.client_include_usage,
-            )),
+            translator: Box::new(translator),
             error_body: Vec::new(),
         });
     }

@@ -15,8 +15,9 @@ pub const ROUTES: &[(Dialect, Dialect)] = &[
     (Dialect::OpenAiResponses, Dialect::OpenAiChat),
 ];
 
-/// Translates `data` as a request body and, when it translates, a stream answering it (so
-/// that what the request hands its response is exercised too); must never panic.
+/// Translates `data` as a request body and, when it translates, feeds the same bytes to the
+/// response translator built from it (exercising what a request hands its response); must
+/// never panic.
 pub fn fuzz_request(client: Dialect, upstream: Dialect, data: &[u8]) {
     if let Ok(req) = translate_request(client, upstream, data, "fuzz-model") {
         let mut t = ResponseTranslator::for_request_with_created(client, upstream, &req, "m", 0);

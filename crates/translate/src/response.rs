@@ -1,8 +1,8 @@
 //! Upstream response bytes, streamed or whole, translated into the client's protocol.
 
 use crate::ir::{Response, StreamEvent};
-use crate::stream::{Decode, Encode};
 use crate::openai_responses::Echo;
+use crate::stream::{Decode, Encode};
 use crate::{anthropic, error, gemini, openai_chat, openai_responses, supported, UpstreamRequest};
 use bytespike_protocol::{Dialect, ErrorKind, GatewayError, Usage};
 
@@ -72,7 +72,15 @@ impl ResponseTranslator {
         created: u64,
     ) -> Self {
         let echo = Echo::default();
-        Self::build(client, upstream, stream, model_for_client, client_include_usage, created, echo)
+        Self::build(
+            client,
+            upstream,
+            stream,
+            model_for_client,
+            client_include_usage,
+            created,
+            echo,
+        )
     }
 
     /// A translator for the response to `request`: as [`ResponseTranslator::new`], and a
@@ -97,7 +105,15 @@ impl ResponseTranslator {
     ) -> Self {
         let echo = request.echo.clone().unwrap_or_default();
         let (stream, usage) = (request.stream, request.client_include_usage);
-        Self::build(client, upstream, stream, model_for_client, usage, created, echo)
+        Self::build(
+            client,
+            upstream,
+            stream,
+            model_for_client,
+            usage,
+            created,
+            echo,
+        )
     }
 
     fn build(

@@ -66,6 +66,10 @@ const TOKENS: &[&[u8]] = &[
     b"\"thought\":true",
     b"\"$ref\":\"#/$defs/x\"",
     b"\"functionCall\":{}",
+    b"\"type\":\"function_call\"",
+    b"\"type\":\"reasoning\"",
+    b"\"encrypted_content\":\"ir1.eyJ0Ijoi\"",
+    b"\"previous_response_id\":\"r\"",
 ];
 
 fn mutate(rng: &mut fastrand::Rng, seed: &[u8]) -> Vec<u8> {

@@ -2,7 +2,9 @@
 
 use crate::sse;
 use bytespike_protocol::Dialect;
-use bytespike_translate::{translate_error, translate_request, ResponseTranslator, UpstreamRequest};
+use bytespike_translate::{
+    translate_error, translate_request, ResponseTranslator, UpstreamRequest,
+};
 use serde_json::{json, Value};
 use std::path::Path;
 
