@@ -126,3 +126,17 @@ def test_access_log_marks_translated_and_passthrough(client, gateway):
     assert (t["route"], t["client_protocol"], t["upstream_protocol"]) == ("translated", "openai_responses", "anthropic")
     assert (p["route"], p["upstream_protocol"]) == ("passthrough", "openai_responses")
     assert t["output_tokens"] == 7 and p["output_tokens"] == 7
+
+
+def test_client_headers_forwarded_on_passthrough_and_dropped_on_translation(client, fake):
+    codex_headers = {"originator": "codex_cli_rs", "session_id": "0199-session", "OpenAI-Beta": "responses=v1"}
+    client.responses.create(model="tr-gpt", input="Hi", store=False, extra_headers=codex_headers)
+    passed = fake.only_request()["headers"]
+    assert passed["originator"] == "codex_cli_rs" and passed["session_id"] == "0199-session"
+
+    fake.clear()
+    client.responses.create(model="tr-claude", input="Hi", store=False, extra_headers=codex_headers)
+    translated = fake.only_request()["headers"]
+    assert "originator" not in translated and "session_id" not in translated and "openai-beta" not in translated
+    assert translated["anthropic-version"] == "2023-06-01"
+    assert not any(name.startswith("x-stainless") for name in translated), "SDK telemetry stays with its vendor"

@@ -48,6 +48,9 @@ pub struct Admitted {
 }
 
 /// Admits a request or explains, in a 429 or 503, why not.
+///
+/// A key without limits is admitted too (an untracked reservation, no store round trip): its
+/// settlement is what puts the request in the usage ledger, which billing reads for every key.
 pub async fn admit(
     limiter: &dyn Limiter,
     key: &KeyEntry,
@@ -55,9 +58,6 @@ pub async fn admit(
     request_id: &str,
     estimated_input_tokens: u64,
 ) -> Result<Option<Admitted>, Refusal> {
-    if limits.is_unlimited() {
-        return Ok(None);
-    }
     let id = key_id(key);
     let answer = limiter
         .admit(AdmitRequest {

@@ -37,14 +37,9 @@ const DROPPED: &[&str] = &[
     "x-real-ip",
 ];
 
-/// Client headers dropped when the request is translated for another vendor.
-const TRANSLATION_DROPPED: &[&str] = &[
-    "anthropic-version",
-    "anthropic-beta",
-    "anthropic-dangerous-direct-browser-access",
-    "openai-beta",
-    "x-stainless-helper-method",
-];
+/// Client headers kept when the request is translated for another vendor: the client's own
+/// vendor headers (versions, betas, session ids, SDK telemetry) mean nothing to another vendor.
+const TRANSLATION_KEPT: &[&str] = &["user-agent", "x-request-id", "traceparent", "tracestate"];
 
 /// The API version sent to Anthropic when the client did not name one.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -59,6 +54,18 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     for name in DROPPED {
         upstream.remove_header(*name);
     }
+    if matches!(ctx.handling, Some(Handling::Translated { .. })) {
+        // Vendor-specific client headers mean nothing to another vendor.
+        let foreign: Vec<_> = upstream
+            .headers
+            .keys()
+            .filter(|name| !TRANSLATION_KEPT.contains(&name.as_str()))
+            .cloned()
+            .collect();
+        for name in foreign {
+            upstream.remove_header(&name);
+        }
+    }
     let uri = ctx
         .upstream_path
         .parse()
@@ -68,12 +75,6 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     upstream.insert_header("content-length", ctx.upstream_body.len().to_string())?;
     upstream.insert_header("content-type", "application/json")?;
     upstream.insert_header("accept-encoding", "identity")?;
-    if matches!(ctx.handling, Some(Handling::Translated { .. })) {
-        // Vendor-specific client headers mean nothing to another vendor.
-        for name in TRANSLATION_DROPPED {
-            upstream.remove_header(*name);
-        }
-    }
     for (name, value) in &ctx.upstream_headers {
         upstream.insert_header(*name, value.as_str())?;
     }
