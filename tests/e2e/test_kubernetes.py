@@ -59,6 +59,8 @@ class KubeGateway:
                 f"127.0.0.1:{admin_port}",
                 "--threads",
                 "2",
+                "--status-refresh",
+                "1s",
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -277,6 +279,25 @@ def test_invalid_group_is_reported_while_others_serve(kube, replica_a):
     assert "bytespike_controller_leader 1" in metrics
 
 
+def test_key_status_shows_its_window_usage(kube, replica_a):
+    kube.create("Secret", NS, secret("metered-key", key="bsk-kube-metered-1"))
+    limits = [{"window": "5h", "requests": 100, "costUsd": "5"}, {"window": "1d", "tokens": 100000}]
+    kube.create("ApiKey", NS, api_key("metered", ["main"], limits=limits))
+    wait_until(lambda: replica_a.call("bsk-kube-metered-1") == 200, EFFECT, "the metered key to work")
+    assert replica_a.call("bsk-kube-metered-1") == 200
+
+    def usage():
+        windows = (kube.get("ApiKey", NS, "metered").get("status") or {}).get("usage") or []
+        return windows if windows and windows[0]["requests"] == 2 else None
+
+    windows = wait_until(usage, STATUS, "status.usage to count both requests")
+    five_hours = next(w for w in windows if w["window"] == "5h")
+    assert five_hours["limitRequests"] == 100 and five_hours["limitCostUsd"] == "5.000000"
+    assert five_hours["tokens"] > 0 and five_hours["resetsAt"]
+    one_day = next(w for w in windows if w["window"] == "1d")
+    assert one_day["limitTokens"] == 100000 and one_day["requests"] == 2
+
+
 def test_only_the_lease_holder_writes_status(kube, kubeconfig, workdir, replica_a):
     holder = wait_until(
         lambda: ((kube.get("Lease", NS, LEASE) or {}).get("spec") or {}).get("holderIdentity"),
@@ -319,3 +340,4 @@ def test_only_the_lease_holder_writes_status(kube, kubeconfig, workdir, replica_
         assert later and all("replica-b" in w["user_agent"] for w in later)
     finally:
         replica_b.stop()
+

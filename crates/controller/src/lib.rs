@@ -40,6 +40,8 @@ pub struct Settings {
     pub debounce: Duration,
     /// The status-writer Lease.
     pub lease: LeaseSettings,
+    /// How often ApiKey usage is re-read for status, since it moves without any object changing.
+    pub usage_refresh: Duration,
 }
 
 /// Keeps the shared snapshot in step with the API server.
@@ -109,7 +111,13 @@ impl Controller {
                     &self.metrics,
                     stop_rx.clone(),
                 ),
-                write_status(status_writer, leader_rx, verdict_rx, stop_rx.clone()),
+                write_status(
+                    status_writer,
+                    leader_rx,
+                    verdict_rx,
+                    stop_rx.clone(),
+                    self.settings.usage_refresh
+                ),
                 self.build_loop(&watched, &changed, verdict_tx, stop_rx),
             )
         };
@@ -179,9 +187,10 @@ async fn write_status(
     mut leader: channel::Receiver<bool>,
     mut verdicts: channel::Receiver<Option<Arc<writer::Verdicts>>>,
     mut stop: channel::Receiver<bool>,
+    usage_refresh: Duration,
 ) {
     // Usage moves without any object changing, so it is refreshed on a timer too.
-    let mut refresh = tokio::time::interval(Duration::from_secs(30));
+    let mut refresh = tokio::time::interval(usage_refresh);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -3,19 +3,36 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// ByteSpike Gateway: one key, one budget and one set of dashboards in front of every LLM
 /// vendor. Services keep their official OpenAI or Anthropic SDK and change only the base URL
 /// and the key.
 #[derive(Debug, Parser)]
 #[command(name = "bytespike-gateway", version, about, long_about = None)]
+// Serving is the default (no subcommand); a subcommand such as `crds` needs none of its flags.
+#[command(subcommand_negates_reqs = true)]
 pub struct Cli {
+    /// Something other than serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// A YAML file, or a directory of YAML files, holding Provider, RoutingGroup and ApiKey
     /// resources and the v1 Secrets they reference. Edits are picked up without a restart; an
-    /// invalid edit is logged and the last good config keeps serving.
-    #[arg(long, env = "BYTESPIKE_CONFIG", value_name = "PATH")]
-    pub config: PathBuf,
+    /// invalid edit is logged and the last good config keeps serving. Required unless
+    /// --kubernetes is given.
+    #[arg(
+        long,
+        env = "BYTESPIKE_CONFIG",
+        value_name = "PATH",
+        required_unless_present = "kubernetes",
+        conflicts_with = "kubernetes"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Reading the config from a cluster.
+    #[command(flatten)]
+    pub kube: crate::kubernetes::KubeArgs,
 
     /// Address of the API listener (Anthropic and OpenAI endpoints, HTTP/1.1 and h2c).
     #[arg(
@@ -54,6 +71,18 @@ pub struct Cli {
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "BYTESPIKE_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
+
+    /// Record the per-key series (`bytespike_key_*`, labelled by ApiKey namespace/name); `false`
+    /// bounds label cardinality when there are many keys.
+    #[arg(long, env = "BYTESPIKE_METRICS_PER_KEY", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub metrics_per_key: bool,
+}
+
+/// What to do instead of serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions as multi-document YAML (for `kubectl apply -f -`).
+    Crds,
 }
 
 pub fn humantime_duration(value: &str) -> Result<Duration, String> {

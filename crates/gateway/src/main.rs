@@ -3,6 +3,8 @@
 
 mod admin;
 mod cli;
+mod key_usage;
+mod kubernetes;
 mod limits;
 mod reload;
 
@@ -22,6 +24,10 @@ use prometheus::Registry;
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
+    if let Some(cli::Command::Crds) = cli.command {
+        print!("{}", bytespike_config::resources::crds_yaml());
+        return Ok(());
+    }
     init_logging(&cli.log_format);
 
     let registry = Registry::new();
@@ -34,25 +40,43 @@ fn main() -> anyhow::Result<()> {
         .set(1);
     registry.register(Box::new(build_info))?;
 
-    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
-    let ready = Arc::new(AtomicBool::new(false));
-    let reloader = reload::Reloader {
-        path: cli.config.clone(),
-        snapshot: snapshot.clone(),
-        ready: ready.clone(),
-        interval: cli.reload_interval,
-        metrics: reload::ReloadMetrics::new(&registry)?,
-        loaded: Mutex::new(None),
-    };
-    // Load before listening, so the first request already sees the config.
-    reloader.reload_if_changed();
-
-    let metrics = Arc::new(ProxyMetrics::new(&registry)?);
     let limit_metrics = Arc::new(LimitMetrics::new(&registry)?);
     let (limiter, replayer) = limits::build(&cli.limits, limit_metrics)?;
+    let cache_read_weight_permille = cli.limits.cache_read_weight_permille()?;
+
+    let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
+    let ready = Arc::new(AtomicBool::new(false));
+    // Exactly one source feeds the snapshot: the config path, or the API server.
+    let (reloader, controller) = match &cli.config {
+        Some(path) => {
+            let reloader = reload::Reloader {
+                path: path.clone(),
+                snapshot: snapshot.clone(),
+                ready: ready.clone(),
+                interval: cli.reload_interval,
+                metrics: bytespike_controller::ConfigMetrics::new(&registry)?,
+                loaded: Mutex::new(None),
+            };
+            // Load before listening, so the first request already sees the config.
+            reloader.reload_if_changed();
+            (Some(reloader), None)
+        }
+        None => {
+            let mut controller = cli
+                .kube
+                .controller(snapshot.clone(), ready.clone(), &registry)?;
+            controller.usage = Some(Arc::new(key_usage::LimiterUsage {
+                limiter: limiter.clone(),
+                cache_read_weight_permille,
+            }));
+            (None, Some(kubernetes::KubeSync(controller)))
+        }
+    };
+
+    let metrics = Arc::new(ProxyMetrics::new(&registry)?.with_per_key(cli.metrics_per_key));
     let settings = ProxySettings {
         max_body_bytes: cli.max_body_bytes,
-        cache_read_weight_permille: cli.limits.cache_read_weight_permille()?,
+        cache_read_weight_permille,
     };
     let gateway = Gateway::new(snapshot, settings, metrics, limiter);
 
@@ -83,11 +107,16 @@ fn main() -> anyhow::Result<()> {
 
     server.add_service(proxy);
     server.add_service(admin);
-    server.add_service(background_service("config reloader", reloader));
+    if let Some(reloader) = reloader {
+        server.add_service(background_service("config reloader", reloader));
+    }
+    if let Some(controller) = controller {
+        server.add_service(background_service("kubernetes controller", controller));
+    }
     if let Some(replayer) = replayer {
         server.add_service(background_service("settlement replay", replayer));
     }
-    tracing::info!(listen = %cli.listen, admin = %cli.admin_listen, config = %cli.config.display(), "bytespike-gateway starting");
+    tracing::info!(listen = %cli.listen, admin = %cli.admin_listen, config = ?cli.config, kubernetes = cli.kube.kubernetes, "bytespike-gateway starting");
     server.run_forever()
 }
 

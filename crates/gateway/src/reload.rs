@@ -6,52 +6,15 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytespike_config::resources::Kind;
 use bytespike_config::{fingerprint_path, load_path_fingerprinted, Fingerprint, Snapshot};
+use bytespike_controller::ConfigMetrics;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
-
-/// Metrics of config loading.
-pub struct ReloadMetrics {
-    reloads: IntCounterVec,
-    objects: IntGaugeVec,
-    last_success: prometheus::Gauge,
-}
-
-impl ReloadMetrics {
-    /// Creates and registers the metrics.
-    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
-        let m = ReloadMetrics {
-            reloads: IntCounterVec::new(
-                Opts::new(
-                    "bytespike_config_reloads_total",
-                    "Config loads, by result (success, invalid_objects, error).",
-                ),
-                &["result"],
-            )?,
-            objects: IntGaugeVec::new(
-                Opts::new(
-                    "bytespike_config_objects",
-                    "Objects in the serving config, by kind and validity.",
-                ),
-                &["kind", "validity"],
-            )?,
-            last_success: prometheus::Gauge::new(
-                "bytespike_config_last_reload_success_timestamp_seconds",
-                "When the serving config was last built.",
-            )?,
-        };
-        registry.register(Box::new(m.reloads.clone()))?;
-        registry.register(Box::new(m.objects.clone()))?;
-        registry.register(Box::new(m.last_success.clone()))?;
-        Ok(m)
-    }
-}
 
 /// Loads the config path into the shared snapshot.
 pub struct Reloader {
@@ -64,7 +27,7 @@ pub struct Reloader {
     /// How often to check for changes.
     pub interval: Duration,
     /// Load metrics.
-    pub metrics: ReloadMetrics,
+    pub metrics: ConfigMetrics,
     /// Fingerprint of what is serving.
     pub loaded: std::sync::Mutex<Option<Fingerprint>>,
 }
@@ -77,7 +40,7 @@ impl Reloader {
             Ok(fp) if self.loaded.lock().expect("fingerprint lock").as_ref() == Some(&fp) => return,
             Ok(_) => {}
             Err(e) => {
-                self.metrics.reloads.with_label_values(&["error"]).inc();
+                self.metrics.failed();
                 tracing::error!(error = %e, "config could not be read; the last good config keeps serving");
                 return;
             }
@@ -85,7 +48,7 @@ impl Reloader {
         let (resources, fingerprint) = match load_path_fingerprinted(&self.path) {
             Ok(loaded) => loaded,
             Err(e) => {
-                self.metrics.reloads.with_label_values(&["error"]).inc();
+                self.metrics.failed();
                 tracing::error!(error = %e, "config is invalid; the last good config keeps serving");
                 return;
             }
@@ -95,33 +58,8 @@ impl Reloader {
             tracing::error!(kind = %object.kind, namespace = %object.namespace, name = %object.name,
                 field = %object.field, reason = %object.reason, "invalid object left out of the config");
         }
-        let result = if invalid.is_empty() {
-            "success"
-        } else {
-            "invalid_objects"
-        };
-        self.metrics.reloads.with_label_values(&[result]).inc();
         let counts = snapshot.counts();
-        for kind in [
-            Kind::Provider,
-            Kind::RoutingGroup,
-            Kind::ApiKey,
-            Kind::Secret,
-        ] {
-            let tally = counts.get(kind);
-            self.metrics
-                .objects
-                .with_label_values(&[kind.as_str(), "valid"])
-                .set(tally.valid as i64);
-            self.metrics
-                .objects
-                .with_label_values(&[kind.as_str(), "invalid"])
-                .set(tally.invalid as i64);
-        }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        self.metrics.last_success.set(now.as_secs_f64());
+        self.metrics.built(counts, invalid.len());
         tracing::info!(
             providers = counts.get(Kind::Provider).valid,
             routing_groups = counts.get(Kind::RoutingGroup).valid,

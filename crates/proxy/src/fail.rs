@@ -88,3 +88,64 @@ fn classify(e: &Error, ctx: &RequestCtx) -> Option<GatewayError> {
     };
     Some(err)
 }
+
+/// The `kind` label of `bytespike_upstream_errors_total` for a proxy error, or `None` when the
+/// upstream is not at fault (the client went away, a malformed request, a gateway bug).
+pub fn upstream_error_kind(e: &Error) -> Option<&'static str> {
+    let kind = match e.etype() {
+        ErrorType::HTTPStatus(429) => "status_429",
+        ErrorType::HTTPStatus(500..=599) => "status_5xx",
+        ErrorType::HTTPStatus(_) => return None,
+        ErrorType::ConnectTimedout => "connect_timeout",
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => "timeout",
+        ErrorType::ConnectRefused
+        | ErrorType::ConnectNoRoute
+        | ErrorType::ConnectError
+        | ErrorType::ConnectProxyFailure => "connect",
+        ErrorType::TLSHandshakeFailure
+        | ErrorType::TLSHandshakeTimedout
+        | ErrorType::InvalidCert => "tls",
+        _ => match e.esource() {
+            ErrorSource::Upstream => match e.etype() {
+                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => {
+                    "reset"
+                }
+                _ => "protocol",
+            },
+            _ => return None,
+        },
+    };
+    Some(kind)
+}
+
+/// The `kind` label for an upstream answer the gateway relayed: 429 and 5xx count as upstream
+/// failures, anything else does not.
+pub fn upstream_status_kind(status: u16) -> Option<&'static str> {
+    match status {
+        429 => Some("status_429"),
+        500..=599 => Some("status_5xx"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_error_kinds() {
+        let connect = Error::new(ErrorType::ConnectRefused);
+        assert_eq!(upstream_error_kind(&connect), Some("connect"));
+        let timeout = Error::new(ErrorType::ReadTimedout);
+        assert_eq!(upstream_error_kind(&timeout), Some("timeout"));
+        let status = Error::new(ErrorType::HTTPStatus(503));
+        assert_eq!(upstream_error_kind(&status), Some("status_5xx"));
+        let client_gone = Error::new_down(ErrorType::ConnectionClosed);
+        assert_eq!(upstream_error_kind(&client_gone), None);
+        let cut = Error::new_up(ErrorType::ConnectionClosed);
+        assert_eq!(upstream_error_kind(&cut), Some("reset"));
+        assert_eq!(upstream_status_kind(429), Some("status_429"));
+        assert_eq!(upstream_status_kind(502), Some("status_5xx"));
+        assert_eq!(upstream_status_kind(400), None);
+    }
+}

@@ -1,13 +1,13 @@
 //! The logging phase: one JSON access-log line and the metrics of a finished request.
 
-use bytespike_protocol::{Dialect, Usage};
+use bytespike_protocol::{Dialect, ErrorKind, Usage};
 use pingora_error::Error;
 use pingora_proxy::Session;
 
 use crate::context::{Handling, RequestCtx};
 use crate::metrics::status_class;
 use crate::request_filter::upstream_dialect;
-use crate::{budget, Gateway};
+use crate::{budget, fail, Gateway};
 
 /// Records the finished request. Usage counts only for successful responses: a failure bills
 /// nothing, and a stream cut short bills what was generated up to the cut.
@@ -93,6 +93,14 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
             .with_label_values(&[err.kind.metric_label()])
             .inc();
     }
+    if target.is_some() {
+        let upstream_kind = error
+            .and_then(fail::upstream_error_kind)
+            .or_else(|| ctx.upstream_status.and_then(fail::upstream_status_kind));
+        if let Some(kind) = upstream_kind {
+            m.upstream_errors.with_label_values(&[provider, kind]).inc();
+        }
+    }
     let usage = ctx.usage.unwrap_or_default();
     if ctx.usage.is_some() {
         record_tokens(gw, provider, model, &usage);
@@ -101,6 +109,37 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
                 .with_label_values(&[provider, model])
                 .inc_by(cost_micros as f64 / 1_000_000.0);
         }
+    }
+    if let (Some(ttfb), true, true) = (ttfb, ok, ctx.stream) {
+        if usage.output_tokens > 0 {
+            let generating = duration.saturating_sub(ttfb).as_secs_f64();
+            m.time_per_output_token
+                .with_label_values(&[provider, model])
+                .observe(generating / usage.output_tokens as f64);
+        }
+    }
+    if let (Some(key), true) = (ctx.key.as_ref(), m.per_key) {
+        m.key_requests.with_label_values(&[&key.id, class]).inc();
+        let tokens = usage.input_tokens
+            + usage.cache_read_tokens
+            + usage.cache_write_tokens
+            + usage.output_tokens;
+        if tokens > 0 {
+            m.key_tokens.with_label_values(&[&key.id]).inc_by(tokens);
+        }
+        if cost_micros > 0 {
+            m.key_cost
+                .with_label_values(&[&key.id])
+                .inc_by(cost_micros as f64 / 1_000_000.0);
+        }
+        if ctx
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == ErrorKind::RateLimited)
+        {
+            m.key_rate_limited.with_label_values(&[&key.id]).inc();
+        }
+        m.record_windows(&key.id, &ctx.windows);
     }
 
     let header = session.req_header();

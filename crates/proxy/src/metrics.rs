@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use bytespike_limits::{LimiterMetrics, Origin, Rejection, SettleOutcome};
+use bytespike_limits::{LimiterMetrics, Origin, Rejection, SettleOutcome, WindowUsage};
 use prometheus::{
-    exponential_buckets, CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
-    Registry,
+    exponential_buckets, CounterVec, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec,
+    IntGauge, Opts, Registry,
 };
 
 /// Metrics the request path updates.
@@ -24,6 +24,26 @@ pub struct ProxyMetrics {
     pub gateway_errors: IntCounterVec,
     /// Requests in flight.
     pub in_flight: IntGauge,
+    /// Streamed generation time per output token: (duration - time to first byte) / output tokens.
+    pub time_per_output_token: HistogramVec,
+    /// Upstream failures (connect, timeout, TLS, reset, error statuses), by provider and kind.
+    pub upstream_errors: IntCounterVec,
+    /// Per-key usage of each limit window, by key (`namespace/name`), window and metric.
+    pub key_window_used: GaugeVec,
+    /// Per-key cap of each limit window.
+    pub key_window_limit: GaugeVec,
+    /// Per-key share of each window's cap in use, `used / limit`.
+    pub key_window_utilisation: GaugeVec,
+    /// Requests by key and status class.
+    pub key_requests: IntCounterVec,
+    /// Tokens (input, cache read, cache write, output) by key.
+    pub key_tokens: IntCounterVec,
+    /// Spend in USD by key.
+    pub key_cost: CounterVec,
+    /// Requests refused by a key limit (429), by key.
+    pub key_rate_limited: IntCounterVec,
+    /// Whether the per-key series are recorded (off to bound label cardinality).
+    pub per_key: bool,
 }
 
 impl ProxyMetrics {
@@ -63,6 +83,59 @@ impl ProxyMetrics {
                 &["kind"],
             )?,
             in_flight: IntGauge::new("bytespike_requests_in_flight", "Requests being served now.")?,
+            time_per_output_token: HistogramVec::new(
+                HistogramOpts::new(
+                    "bytespike_time_per_output_token_seconds",
+                    "Streamed responses: (duration - time to first byte) / output tokens.",
+                )
+                .buckets(exponential_buckets(0.0005, 2.0, 14)?),
+                &["provider", "model"],
+            )?,
+            upstream_errors: IntCounterVec::new(
+                Opts::new(
+                    "bytespike_upstream_errors_total",
+                    "Upstream failures, by provider and kind (connect, connect_timeout, timeout, tls, reset, protocol, status_429, status_5xx).",
+                ),
+                &["provider", "kind"],
+            )?,
+            key_window_used: GaugeVec::new(
+                Opts::new(
+                    "bytespike_key_window_used",
+                    "Amount counted in a key's limit window (requests, tokens or micro-USD), as of the key's last request.",
+                ),
+                &["key", "window", "metric"],
+            )?,
+            key_window_limit: GaugeVec::new(
+                Opts::new(
+                    "bytespike_key_window_limit",
+                    "Cap of a key's limit window (requests, tokens or micro-USD).",
+                ),
+                &["key", "window", "metric"],
+            )?,
+            key_window_utilisation: GaugeVec::new(
+                Opts::new(
+                    "bytespike_key_window_utilisation_ratio",
+                    "Share of a key's limit window in use (used / limit; 1 is exhausted), as of the key's last request.",
+                ),
+                &["key", "window", "metric"],
+            )?,
+            key_requests: IntCounterVec::new(
+                Opts::new("bytespike_key_requests_total", "Requests by API key (namespace/name) and status class."),
+                &["key", "status_class"],
+            )?,
+            key_tokens: IntCounterVec::new(
+                Opts::new("bytespike_key_tokens_total", "Tokens billed (input, cache read, cache write and output), by API key (namespace/name)."),
+                &["key"],
+            )?,
+            key_cost: CounterVec::new(
+                Opts::new("bytespike_key_cost_usd_total", "Spend in US dollars, by API key (namespace/name)."),
+                &["key"],
+            )?,
+            key_rate_limited: IntCounterVec::new(
+                Opts::new("bytespike_key_rate_limited_total", "Requests refused by a key limit (429), by API key (namespace/name)."),
+                &["key"],
+            )?,
+            per_key: true,
         };
         registry.register(Box::new(metrics.requests.clone()))?;
         registry.register(Box::new(metrics.duration.clone()))?;
@@ -71,7 +144,48 @@ impl ProxyMetrics {
         registry.register(Box::new(metrics.cost.clone()))?;
         registry.register(Box::new(metrics.gateway_errors.clone()))?;
         registry.register(Box::new(metrics.in_flight.clone()))?;
+        registry.register(Box::new(metrics.time_per_output_token.clone()))?;
+        registry.register(Box::new(metrics.upstream_errors.clone()))?;
+        registry.register(Box::new(metrics.key_window_used.clone()))?;
+        registry.register(Box::new(metrics.key_window_limit.clone()))?;
+        registry.register(Box::new(metrics.key_window_utilisation.clone()))?;
+        registry.register(Box::new(metrics.key_requests.clone()))?;
+        registry.register(Box::new(metrics.key_tokens.clone()))?;
+        registry.register(Box::new(metrics.key_cost.clone()))?;
+        registry.register(Box::new(metrics.key_rate_limited.clone()))?;
         Ok(metrics)
+    }
+
+    /// Switches the per-key series (`bytespike_key_*`) on or off.
+    pub fn with_per_key(mut self, on: bool) -> Self {
+        self.per_key = on;
+        self
+    }
+
+    /// Records a key's limit windows as the admission saw them.
+    pub fn record_windows(&self, key: &str, windows: &[WindowUsage]) {
+        if !self.per_key {
+            return;
+        }
+        for w in windows {
+            let Some(limit) = w.limit else { continue };
+            let window = crate::budget::window_label(w.window);
+            let labels = [key, window.as_str(), w.metric.as_str()];
+            self.key_window_used
+                .with_label_values(&labels)
+                .set(w.used as f64);
+            self.key_window_limit
+                .with_label_values(&labels)
+                .set(limit as f64);
+            let ratio = if limit == 0 {
+                1.0
+            } else {
+                w.used as f64 / limit as f64
+            };
+            self.key_window_utilisation
+                .with_label_values(&labels)
+                .set(ratio);
+        }
     }
 }
 
