@@ -181,12 +181,11 @@ async fn admit(
     // Four bytes per token is the usual estimate; settlement replaces it with the real count.
     let estimate = (body_len / 4) as u64;
     match budget::admit(gw.limiter.as_ref(), key, &limits, &ctx.request_id, estimate).await {
-        Ok(Some(admitted)) => {
+        Ok(admitted) => {
             ctx.reservation = Some(admitted.reservation);
             ctx.windows = admitted.windows;
             Ok(())
         }
-        Ok(None) => Ok(()),
         Err(Refusal::Rejected(rejection)) => {
             ctx.retry_after = budget::retry_after_seconds(&rejection);
             // The rejection path may afford a second look, so that even a 429 carries headers.
