@@ -194,16 +194,26 @@ impl UsageScanner {
     /// Feeds the next chunk of the response.
     pub fn feed(&mut self, chunk: &[u8]) {
         let mut pos = 0;
+        // Bytes before `floor` were consumed by a key match or a capture: they must not be
+        // carried over and matched again, or chunked and whole reads would disagree.
+        let mut floor = 0;
         while pos < chunk.len() {
+            let searching = matches!(self.state, State::Searching);
             pos = match self.state {
                 State::Searching => self.search(chunk, pos),
                 State::AfterKey { .. } | State::Capturing { .. } => self.step(chunk, pos),
             };
+            if searching && !matches!(self.state, State::Searching) {
+                floor = pos;
+                self.carry.clear();
+            } else if !searching {
+                floor = floor.max(pos.min(chunk.len()));
+            }
         }
         if matches!(self.state, State::Searching) {
-            // Keep the tail so a key split across chunks is still found.
-            self.carry
-                .extend_from_slice(&chunk[chunk.len().saturating_sub(CARRY)..]);
+            // Keep the unconsumed tail so a key split across chunks is still found.
+            let from = floor.max(chunk.len().saturating_sub(CARRY));
+            self.carry.extend_from_slice(&chunk[from..]);
             let excess = self.carry.len().saturating_sub(CARRY);
             self.carry.drain(..excess);
         } else {

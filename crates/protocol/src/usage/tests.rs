@@ -142,3 +142,12 @@ fn no_usage_and_garbage_give_none() {
     scanner.feed(br#""},"usage":{"prompt_tokens":1}}"#);
     assert_eq!(scanner.usage().map(|u| u.input_tokens), Some(1));
 }
+
+#[test]
+fn a_quote_consumed_by_one_key_is_not_reused_by_the_next() {
+    // Not valid JSON, but chunked and whole reads must still agree (found by fuzzing).
+    let input = br#"{"x":"usageMetadata"usageMetadata":{"promptTokenCount":3}}"#;
+    scan(Dialect::Gemini, false, input);
+    let input = br#""usage""usage":{"input_tokens":3}}"#;
+    scan(Dialect::Anthropic, false, input);
+}
