@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 /// vendor. Services keep their official OpenAI or Anthropic SDK and change only the base URL
 /// and the key.
 #[derive(Debug, Parser)]
-#[command(name = "bytespike-gateway", version, about, long_about = None)]
+#[command(name = "bytespike-gateway", version)]
 // Serving is the default (no subcommand); a subcommand such as `crds` needs none of its flags.
 #[command(subcommand_negates_reqs = true)]
 pub struct Cli {
