@@ -74,6 +74,17 @@ pub struct RequestCtx {
     pub retry_after: Option<u64>,
     /// Wall-clock arrival time, for the usage ledger.
     pub arrived: SystemTime,
+    /// Gauges this request raised, to lower exactly those when it ends.
+    pub gauges: Gauges,
+}
+
+/// Which gauges a request is counted in.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Gauges {
+    /// Counted in requests in flight.
+    pub in_flight: bool,
+    /// Counted in active streams.
+    pub stream: bool,
 }
 
 impl RequestCtx {
@@ -100,6 +111,7 @@ impl RequestCtx {
             windows: Vec::new(),
             retry_after: None,
             arrived: SystemTime::now(),
+            gauges: Gauges::default(),
         }
     }
 }

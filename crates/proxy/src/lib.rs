@@ -87,6 +87,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         self.metrics.in_flight.inc();
+        ctx.gauges.in_flight = true;
         request_filter::run(self, session, ctx).await
     }
 
@@ -130,7 +131,12 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        response::header(upstream_response, ctx)
+        response::header(upstream_response, ctx)?;
+        if ctx.stream && upstream_response.status.is_success() {
+            self.metrics.active_streams.inc();
+            ctx.gauges.stream = true;
+        }
+        Ok(())
     }
 
     fn response_body_filter(
@@ -154,7 +160,12 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        self.metrics.in_flight.dec();
+        if ctx.gauges.in_flight {
+            self.metrics.in_flight.dec();
+        }
+        if ctx.gauges.stream {
+            self.metrics.active_streams.dec();
+        }
         logging::run(self, session, e, ctx);
     }
 }

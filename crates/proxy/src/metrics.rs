@@ -24,6 +24,8 @@ pub struct ProxyMetrics {
     pub gateway_errors: IntCounterVec,
     /// Requests in flight.
     pub in_flight: IntGauge,
+    /// Streaming responses being sent now.
+    pub active_streams: IntGauge,
     /// Streamed generation time per output token: (duration - time to first byte) / output tokens.
     pub time_per_output_token: HistogramVec,
     /// Upstream failures (connect, timeout, TLS, reset, error statuses), by provider and kind.
@@ -83,6 +85,10 @@ impl ProxyMetrics {
                 &["kind"],
             )?,
             in_flight: IntGauge::new("bytespike_requests_in_flight", "Requests being served now.")?,
+            active_streams: IntGauge::new(
+                "bytespike_active_streams",
+                "Streaming responses (SSE) being sent to clients now.",
+            )?,
             time_per_output_token: HistogramVec::new(
                 HistogramOpts::new(
                     "bytespike_time_per_output_token_seconds",
@@ -144,6 +150,7 @@ impl ProxyMetrics {
         registry.register(Box::new(metrics.cost.clone()))?;
         registry.register(Box::new(metrics.gateway_errors.clone()))?;
         registry.register(Box::new(metrics.in_flight.clone()))?;
+        registry.register(Box::new(metrics.active_streams.clone()))?;
         registry.register(Box::new(metrics.time_per_output_token.clone()))?;
         registry.register(Box::new(metrics.upstream_errors.clone()))?;
         registry.register(Box::new(metrics.key_window_used.clone()))?;
