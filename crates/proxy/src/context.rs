@@ -7,7 +7,7 @@ use bytes::Bytes;
 use bytespike_config::snapshot::{KeyEntry, Route, Target};
 use bytespike_limits::{Reservation, WindowUsage};
 use bytespike_protocol::hidden_usage::HiddenUsageFilter;
-use bytespike_protocol::{Dialect, Endpoint, GatewayError, Usage, UsageScanner};
+use bytespike_protocol::{Dialect, Endpoint, GatewayError, RequestEnvelope, Usage, UsageScanner};
 use bytespike_translate::ResponseTranslator;
 
 /// How the response of a routed request is handled. One per request, created once and never
@@ -48,6 +48,14 @@ pub struct RequestCtx {
     pub route: Option<Route>,
     /// The target being tried.
     pub target: Option<Target>,
+    /// Its index in the route's attempt order.
+    pub attempt: usize,
+    /// Targets given up on before the one serving the request.
+    pub failovers: u32,
+    /// The request body as the client sent it, kept to prepare each attempt.
+    pub client_body: Bytes,
+    /// The fields of the body the gateway acts on.
+    pub envelope: Option<RequestEnvelope>,
     /// The body to send upstream, ready-made before the upstream is chosen.
     pub upstream_body: Bytes,
     /// Path (and query) of the upstream request.
@@ -98,6 +106,10 @@ impl RequestCtx {
             requested_model: None,
             route: None,
             target: None,
+            attempt: 0,
+            failovers: 0,
+            client_body: Bytes::new(),
+            envelope: None,
             upstream_body: Bytes::new(),
             upstream_path: String::new(),
             upstream_headers: Vec::new(),

@@ -7,12 +7,14 @@
 pub mod budget;
 pub mod context;
 mod fail;
+mod failover;
 mod logging;
 pub mod metrics;
 mod models;
 mod request_filter;
 mod respond;
 mod response;
+mod target;
 mod upstream_peer;
 mod upstream_request;
 
@@ -131,6 +133,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        failover::check_status(upstream_response.status.as_u16(), ctx)?;
         response::header(upstream_response, ctx)?;
         if ctx.stream && upstream_response.status.is_success() {
             self.metrics.active_streams.inc();
@@ -148,6 +151,27 @@ impl ProxyHttp for Gateway {
     ) -> Result<Option<std::time::Duration>> {
         response::body(body, end_of_stream, ctx);
         Ok(None)
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        e: Box<Error>,
+    ) -> Box<Error> {
+        failover::on_connect_failure(self, ctx, e)
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        failover::while_proxying(self, peer, session, e, ctx, client_reused)
     }
 
     async fn fail_to_proxy(

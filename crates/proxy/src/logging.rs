@@ -6,7 +6,7 @@ use pingora_proxy::Session;
 
 use crate::context::{Handling, RequestCtx};
 use crate::metrics::status_class;
-use crate::request_filter::upstream_dialect;
+use crate::target::upstream_dialect;
 use crate::{budget, fail, Gateway};
 
 /// Records the finished request. Usage counts only for successful responses: a failure bills
@@ -160,6 +160,7 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
         upstream_status = ctx.upstream_status.unwrap_or(0),
         error = ctx.error.as_ref().map(|e| e.kind.metric_label()).or_else(|| error.map(|_| "proxy")).unwrap_or(""),
         stream = ctx.stream,
+        failovers = ctx.failovers,
         duration_ms = duration.as_secs_f64() * 1000.0,
         ttfb_ms = ttfb.map_or(0.0, |t| t.as_secs_f64() * 1000.0),
         input_tokens = usage.input_tokens,

@@ -26,6 +26,8 @@ pub struct ProxyMetrics {
     pub in_flight: IntGauge,
     /// Streaming responses being sent now.
     pub active_streams: IntGauge,
+    /// Requests moved to another target, by the provider that failed and why.
+    pub failovers: IntCounterVec,
     /// Streamed generation time per output token: (duration - time to first byte) / output tokens.
     pub time_per_output_token: HistogramVec,
     /// Upstream failures (connect, timeout, TLS, reset, error statuses), by provider and kind.
@@ -85,6 +87,13 @@ impl ProxyMetrics {
                 &["kind"],
             )?,
             in_flight: IntGauge::new("bytespike_requests_in_flight", "Requests being served now.")?,
+            failovers: IntCounterVec::new(
+                Opts::new(
+                    "bytespike_failovers_total",
+                    "Requests moved to the next target before any byte reached the client, by the provider that failed and why.",
+                ),
+                &["provider", "reason"],
+            )?,
             active_streams: IntGauge::new(
                 "bytespike_active_streams",
                 "Streaming responses (SSE) being sent to clients now.",
@@ -151,6 +160,7 @@ impl ProxyMetrics {
         registry.register(Box::new(metrics.gateway_errors.clone()))?;
         registry.register(Box::new(metrics.in_flight.clone()))?;
         registry.register(Box::new(metrics.active_streams.clone()))?;
+        registry.register(Box::new(metrics.failovers.clone()))?;
         registry.register(Box::new(metrics.time_per_output_token.clone()))?;
         registry.register(Box::new(metrics.upstream_errors.clone()))?;
         registry.register(Box::new(metrics.key_window_used.clone()))?;

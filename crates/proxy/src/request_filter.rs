@@ -5,19 +5,16 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use bytespike_config::resources::Protocol;
+use bytespike_config::snapshot::KeyEntry;
 use bytespike_config::{AuthError, RouteError, Snapshot};
-use bytespike_protocol::hidden_usage::HiddenUsageFilter;
+use bytespike_protocol::RequestError;
 use bytespike_protocol::{endpoint, Dialect, ErrorKind, GatewayError, Operation, RequestEnvelope};
-use bytespike_protocol::{RequestError, UsageScanner};
-use bytespike_translate::{translate_request, ResponseTranslator, UpstreamRequest};
 use pingora_error::Result;
 use pingora_proxy::Session;
 
 use crate::budget::{self, Refusal};
-use crate::context::{Handling, RequestCtx};
-use crate::{models, respond, Gateway};
-use bytespike_config::snapshot::KeyEntry;
+use crate::context::RequestCtx;
+use crate::{models, respond, target, Gateway};
 
 /// Runs the phase; `Ok(true)` means the gateway answered and proxying stops here.
 pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -120,56 +117,19 @@ async fn prepare(
             )
             .with_code("model_not_found"),
         })?;
-    let target = route.primary().clone();
-    let upstream = upstream_dialect(target.provider.protocol, dialect);
-    let prefix = &target.provider.base_url.path_prefix;
-    if upstream == dialect {
-        let hide_usage = dialect == Dialect::OpenAiChat
-            && operation == Operation::ChatCompletions
-            && envelope.stream
-            && !envelope.include_usage;
-        let upstream_body = if hide_usage {
-            envelope.with_model_and_usage(&body, &target.model)
-        } else {
-            envelope.with_model(&body, &target.model)
-        };
-        ctx.upstream_path = passthrough_path(prefix, operation);
-        ctx.upstream_body = Bytes::from(upstream_body);
-        ctx.handling = Some(Handling::Passthrough {
-            scanner: UsageScanner::new(dialect, envelope.stream),
-            hide_usage: hide_usage.then(HiddenUsageFilter::new),
-        });
-    } else {
-        let request = translated(
-            dialect,
-            upstream,
-            operation,
-            &envelope.model,
-            &body,
-            &target.model,
-        )?;
-        // The translator reads the request's settings (echoed by Responses) before the body moves.
-        let translator =
-            ResponseTranslator::for_request(dialect, upstream, &request, &envelope.model);
-        ctx.upstream_path = translated_path(prefix, upstream, &request.path);
-        ctx.upstream_body = Bytes::from(request.body);
-        ctx.upstream_headers = request.headers;
-        ctx.handling = Some(Handling::Translated {
-            upstream,
-            translator: Box::new(translator),
-            error_body: Vec::new(),
-        });
-    }
     ctx.stream = envelope.stream;
-    if operation.is_billable() {
-        admit(gw, ctx, &key, body.len()).await?;
-    }
-    ctx.requested_model = Some(envelope.model);
-    ctx.target = Some(target);
+    ctx.client_body = body;
+    ctx.requested_model = Some(envelope.model.clone());
+    ctx.envelope = Some(envelope);
     ctx.route = Some(route);
+    // The first target the request can be prepared for; later ones serve failovers.
+    target::first(ctx)?;
+    if operation.is_billable() {
+        let body_len = ctx.client_body.len();
+        admit(gw, ctx, &key, body_len).await?;
+    }
     Ok(Prepared::Proxy)
 }
-
 /// Holds budget for the request, or refuses it with a 429 (or 503 when limits cannot be checked).
 async fn admit(
     gw: &Gateway,
@@ -217,68 +177,6 @@ async fn usage_report(gw: &Gateway, key: &KeyEntry) -> Result<Vec<u8>, GatewayEr
             })?
     };
     Ok(budget::usage_document(&key.id, &windows))
-}
-
-/// Translates a request for an upstream of another protocol, when the operation allows it.
-fn translated(
-    client: Dialect,
-    upstream: Dialect,
-    operation: Operation,
-    requested: &str,
-    body: &[u8],
-    upstream_model: &str,
-) -> Result<UpstreamRequest, GatewayError> {
-    let generative = matches!(
-        operation,
-        Operation::Messages | Operation::ChatCompletions | Operation::Responses
-    );
-    if !generative || !bytespike_translate::supported(client, upstream) {
-        return Err(GatewayError::new(
-            ErrorKind::InvalidRequest,
-            format!(
-                "model {requested:?} is served over the {upstream} protocol, which cannot serve \
-                 {} requests from {client} clients",
-                operation.as_str()
-            ),
-        ));
-    }
-    translate_request(client, upstream, body, upstream_model)
-}
-
-/// Upstream path of a translated call, under the provider's base URL: OpenAI base URLs already
-/// end in the API version, the others do not (see [`passthrough_path`]).
-fn translated_path(prefix: &str, upstream: Dialect, path: &str) -> String {
-    let path = match upstream {
-        Dialect::OpenAiChat | Dialect::OpenAiResponses => path.strip_prefix("/v1").unwrap_or(path),
-        Dialect::Anthropic | Dialect::Gemini => path,
-    };
-    format!("{prefix}{path}")
-}
-
-/// The dialect a provider speaks for a caller: OpenAI providers serve both OpenAI APIs.
-pub fn upstream_dialect(protocol: Protocol, client: Dialect) -> Dialect {
-    match protocol {
-        Protocol::Anthropic => Dialect::Anthropic,
-        Protocol::Openai if client == Dialect::OpenAiResponses => Dialect::OpenAiResponses,
-        Protocol::Openai => Dialect::OpenAiChat,
-        Protocol::Gemini => Dialect::Gemini,
-    }
-}
-
-/// Upstream path for a passthrough call. Base URLs follow each vendor SDK's convention:
-/// Anthropic's excludes `/v1` (`https://api.anthropic.com`), OpenAI's includes it
-/// (`https://api.openai.com/v1`), so compatible vendors with other prefixes work as-is.
-fn passthrough_path(prefix: &str, operation: Operation) -> String {
-    let suffix = match operation {
-        Operation::Messages => "/v1/messages",
-        Operation::CountTokens => "/v1/messages/count_tokens",
-        Operation::ChatCompletions => "/chat/completions",
-        Operation::Responses => "/responses",
-        Operation::Embeddings => "/embeddings",
-        Operation::ImageGenerations => "/images/generations",
-        Operation::ListModels | Operation::GetModel | Operation::KeyUsage => "/models",
-    };
-    format!("{prefix}{suffix}")
 }
 
 fn authenticate(
