@@ -110,11 +110,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
 class FakeProvider:
     """A running `bytespike-fake-provider` and its `/_fake/*` control endpoints."""
 
-    def __init__(self, workdir: Path, name: str = FAKE_NAME):
+    def __init__(self, workdir: Path, name: str = FAKE_NAME, extra_args: tuple[str, ...] = ()):
         self.stderr_path = workdir / f"{name}.stderr"
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [str(FAKE_BIN), "--listen", "127.0.0.1:0", "--name", name],
+            [str(FAKE_BIN), "--listen", "127.0.0.1:0", "--name", name, *extra_args],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
         )

@@ -68,6 +68,12 @@ pub struct Cli {
     #[arg(long, env = "BYTESPIKE_THREADS", value_name = "N")]
     pub threads: Option<usize>,
 
+    /// On SIGTERM: how long requests in flight (long streams included) may take to finish before
+    /// the process exits; it exits as soon as they are done and their usage is settled. Keep the
+    /// pod's terminationGracePeriodSeconds above this plus any preStop delay.
+    #[arg(long, env = "BYTESPIKE_SHUTDOWN_GRACE_PERIOD", default_value = "120s", value_parser = humantime_duration, value_name = "DURATION")]
+    pub shutdown_grace_period: Duration,
+
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "BYTESPIKE_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,

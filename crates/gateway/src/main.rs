@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+mod drain;
 mod key_usage;
 mod kubernetes;
 mod limits;
@@ -78,12 +79,21 @@ fn main() -> anyhow::Result<()> {
         max_body_bytes: cli.max_body_bytes,
         cache_read_weight_permille,
     };
+    let drain = drain::Drain {
+        ready: ready.clone(),
+        in_flight: metrics.in_flight.clone(),
+        grace: cli.shutdown_grace_period,
+    };
     let gateway = Gateway::new(snapshot, settings, metrics, limiter);
 
     let conf = ServerConf {
         threads: cli
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        // Pingora keeps serving open connections this long after SIGTERM; `drain` ends the
+        // process earlier once nothing is in flight.
+        grace_period_seconds: Some(cli.shutdown_grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -116,6 +126,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(replayer) = replayer {
         server.add_service(background_service("settlement replay", replayer));
     }
+    server.add_service(background_service("drain on shutdown", drain));
     tracing::info!(listen = %cli.listen, admin = %cli.admin_listen, config = ?cli.config, kubernetes = cli.kube.kubernetes, "bytespike-gateway starting");
     server.run_forever()
 }

@@ -5,6 +5,7 @@ mod render;
 
 pub use render::{headers, rejection_error, retry_after_seconds, usage_document, window_label};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -106,6 +107,7 @@ pub enum Refusal {
 /// Settles a finished request with its usage, or releases it when it failed; runs off the
 /// response path.
 pub fn finish(limiter: Arc<dyn Limiter>, reservation: Reservation, outcome: Outcome) {
+    PENDING_SETTLEMENTS.fetch_add(1, Ordering::AcqRel);
     tokio::spawn(async move {
         let now = SystemTime::now();
         let result = match &outcome {
@@ -118,7 +120,16 @@ pub fn finish(limiter: Arc<dyn Limiter>, reservation: Reservation, outcome: Outc
         if let Err(e) = result {
             tracing::error!(error = %e, request_id = %reservation.request_id, "settling usage failed");
         }
+        PENDING_SETTLEMENTS.fetch_sub(1, Ordering::AcqRel);
     });
+}
+
+/// Settlements and releases started but not finished; a draining process waits for them.
+static PENDING_SETTLEMENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many settlements are still on their way to the limiter.
+pub fn pending_settlements() -> usize {
+    PENDING_SETTLEMENTS.load(Ordering::Acquire)
 }
 
 /// How a request that held a reservation ended.
