@@ -73,11 +73,12 @@ def fakes(workdir):
     b.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def gw(workdir, fakes):
+    # A gateway per test: passive health remembers failures across requests.
     a, b = fakes
-    config_dir = workdir / "failover-config"
-    config_dir.mkdir(exist_ok=True)
+    config_dir = workdir / f"failover-config-{free_port()}"
+    config_dir.mkdir()
     (config_dir / "config.yaml").write_text(config(a.url, b.url))
     gateway = Gateway(workdir, config_dir)
     yield gateway
@@ -188,3 +189,24 @@ def test_openai_client_fails_over_too(gw, fakes):
     with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=KEY, max_retries=0, timeout=20) as c:
         completion = c.chat.completions.create(model="fo-a-then-b", messages=[{"role": "user", "content": "Hi"}])
     assert completion.choices[0].message.content.startswith("Hello from fake-b")
+
+
+def test_a_failing_provider_is_ejected_and_skipped(client, gw, fakes):
+    a, b = fakes
+    a.set_mode(fail_status=503)
+    for _ in range(5):
+        assert ask(client, "fo-a-then-b").parse().content[0].text.startswith("Hello from fake-b")
+    assert len(a.requests()) == 3, "after three failures in a row the provider is skipped"
+    assert len(b.requests()) == 5
+    metrics = httpx.get(f"{gw.admin_url}/metrics").text
+    assert 'bytespike_upstream_ejections_total{provider="a"} 1' in metrics
+
+
+def test_an_ejected_provider_is_still_tried_when_it_is_the_only_one(client, fakes):
+    a, _ = fakes
+    a.set_mode(fail_status=503, fail_count=3)
+    for _ in range(3):
+        with pytest.raises(anthropic.APIStatusError):
+            ask(client, "fo-a-only")
+    # Ejected, but the model has no other target: the gateway still tries it, and it recovered.
+    assert ask(client, "fo-a-only").parse().content[0].text.startswith("Hello from fake-a")

@@ -48,7 +48,10 @@ pub struct RequestCtx {
     pub route: Option<Route>,
     /// The target being tried.
     pub target: Option<Target>,
-    /// Its index in the route's attempt order.
+    /// Positions in the route's attempt order, in the order this request tries them (ejected
+    /// targets last).
+    pub order: Vec<usize>,
+    /// Index in `order` of the target being tried.
     pub attempt: usize,
     /// Targets given up on before the one serving the request.
     pub failovers: u32,
@@ -106,6 +109,7 @@ impl RequestCtx {
             requested_model: None,
             route: None,
             target: None,
+            order: Vec::new(),
             attempt: 0,
             failovers: 0,
             client_body: Bytes::new(),

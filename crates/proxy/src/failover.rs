@@ -3,6 +3,8 @@
 //! gets the failure, in its protocol. The one reservation of the request covers every attempt,
 //! and a failed attempt bills nothing.
 
+use std::time::Instant;
+
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, RetryType};
 use pingora_proxy::Session;
@@ -15,10 +17,21 @@ pub fn status_fails_over(status: u16) -> bool {
     status == 429 || status >= 500
 }
 
-/// Turns an upstream error status into a proxy error, so the attempt can fail over; only when
-/// another target exists, otherwise the answer goes to the client as it is.
-pub fn check_status(status: u16, ctx: &RequestCtx) -> pingora_error::Result<()> {
-    if status_fails_over(status) && target::has_next(ctx) {
+/// Records the upstream's health from its answer, and turns an error status into a proxy error
+/// so the attempt can fail over; only when another target exists, otherwise the answer goes to
+/// the client as it is.
+pub fn check_status(gw: &Gateway, status: u16, ctx: &RequestCtx) -> pingora_error::Result<()> {
+    let Some(target) = ctx.target.as_ref() else {
+        return Ok(());
+    };
+    if !status_fails_over(status) {
+        gw.health.succeeded(&target.provider);
+        return Ok(());
+    }
+    if gw.health.failed(&target.provider, Instant::now()) {
+        eject_metric(gw, &target.provider.name);
+    }
+    if target::has_next(ctx) {
         let mut e = Error::explain(
             ErrorType::HTTPStatus(status),
             "upstream answered an error status",
@@ -49,16 +62,38 @@ pub fn while_proxying(
         e.retry.decide_reuse(client_reused);
         return e;
     }
-    let retry = e.esource() == &ErrorSource::Upstream && move_on(gw, &e, ctx);
+    let upstream_fault = e.esource() == &ErrorSource::Upstream;
+    // Error statuses were recorded when their header arrived.
+    if upstream_fault && !matches!(e.etype(), ErrorType::HTTPStatus(_)) {
+        record_failure(gw, ctx);
+    }
+    let retry = upstream_fault && move_on(gw, &e, ctx);
     e.set_retry(retry);
     e
 }
 
 /// Decides whether a failed connection moves the request to another target.
 pub fn on_connect_failure(gw: &Gateway, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+    record_failure(gw, ctx);
     let retry = move_on(gw, &e, ctx);
     e.set_retry(retry);
     e
+}
+
+fn record_failure(gw: &Gateway, ctx: &RequestCtx) {
+    if let Some(target) = ctx.target.as_ref() {
+        if gw.health.failed(&target.provider, Instant::now()) {
+            eject_metric(gw, &target.provider.name);
+        }
+    }
+}
+
+fn eject_metric(gw: &Gateway, provider: &str) {
+    gw.metrics.ejections.with_label_values(&[provider]).inc();
+    tracing::warn!(
+        provider,
+        "provider ejected after consecutive failures; requests skip it for a while"
+    );
 }
 
 /// Counts the failed attempt and prepares the next target; false when none is left.

@@ -8,6 +8,7 @@ pub mod budget;
 pub mod context;
 mod fail;
 mod failover;
+mod health;
 mod logging;
 pub mod metrics;
 mod models;
@@ -59,6 +60,7 @@ pub struct Gateway {
     metrics: Arc<ProxyMetrics>,
     limiter: Arc<dyn Limiter>,
     resolver: upstream_peer::Resolver,
+    health: health::Health,
 }
 
 impl Gateway {
@@ -75,6 +77,7 @@ impl Gateway {
             metrics,
             limiter,
             resolver: upstream_peer::Resolver::default(),
+            health: health::Health::default(),
         }
     }
 }
@@ -133,7 +136,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        failover::check_status(upstream_response.status.as_u16(), ctx)?;
+        failover::check_status(self, upstream_response.status.as_u16(), ctx)?;
         response::header(upstream_response, ctx)?;
         if ctx.stream && upstream_response.status.is_success() {
             self.metrics.active_streams.inc();

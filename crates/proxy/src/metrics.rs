@@ -28,6 +28,8 @@ pub struct ProxyMetrics {
     pub active_streams: IntGauge,
     /// Requests moved to another target, by the provider that failed and why.
     pub failovers: IntCounterVec,
+    /// Providers ejected after consecutive failures.
+    pub ejections: IntCounterVec,
     /// Streamed generation time per output token: (duration - time to first byte) / output tokens.
     pub time_per_output_token: HistogramVec,
     /// Upstream failures (connect, timeout, TLS, reset, error statuses), by provider and kind.
@@ -93,6 +95,13 @@ impl ProxyMetrics {
                     "Requests moved to the next target before any byte reached the client, by the provider that failed and why.",
                 ),
                 &["provider", "reason"],
+            )?,
+            ejections: IntCounterVec::new(
+                Opts::new(
+                    "bytespike_upstream_ejections_total",
+                    "Providers ejected after consecutive failures (skipped while ejected), by provider.",
+                ),
+                &["provider"],
             )?,
             active_streams: IntGauge::new(
                 "bytespike_active_streams",
@@ -161,6 +170,7 @@ impl ProxyMetrics {
         registry.register(Box::new(metrics.in_flight.clone()))?;
         registry.register(Box::new(metrics.active_streams.clone()))?;
         registry.register(Box::new(metrics.failovers.clone()))?;
+        registry.register(Box::new(metrics.ejections.clone()))?;
         registry.register(Box::new(metrics.time_per_output_token.clone()))?;
         registry.register(Box::new(metrics.upstream_errors.clone()))?;
         registry.register(Box::new(metrics.key_window_used.clone()))?;

@@ -123,7 +123,7 @@ async fn prepare(
     ctx.envelope = Some(envelope);
     ctx.route = Some(route);
     // The first target the request can be prepared for; later ones serve failovers.
-    target::first(ctx)?;
+    target::first(ctx, &gw.health)?;
     if operation.is_billable() {
         let body_len = ctx.client_body.len();
         admit(gw, ctx, &key, body_len).await?;

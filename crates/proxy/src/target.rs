@@ -1,6 +1,8 @@
 //! The upstream request for one target of a route: passthrough (the client's body with the
 //! model spliced) or translated, prepared before the first attempt and again on each failover.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use bytespike_config::resources::Protocol;
 use bytespike_config::snapshot::Target;
@@ -9,13 +11,25 @@ use bytespike_protocol::{Dialect, ErrorKind, GatewayError, Operation, UsageScann
 use bytespike_translate::{translate_request, ResponseTranslator, UpstreamRequest};
 
 use crate::context::{Handling, RequestCtx};
+use crate::health::Health;
 
 /// Prepares the first target in the route's attempt order that can take the request; the error
-/// is the first target's when none can.
-pub fn first(ctx: &mut RequestCtx) -> Result<(), GatewayError> {
+/// is the first target's when none can. Ejected targets go last: tried only when the others fail.
+pub fn first(ctx: &mut RequestCtx, health: &Health) -> Result<(), GatewayError> {
+    let now = Instant::now();
+    let ejected: Vec<bool> = ctx
+        .route
+        .as_ref()
+        .map(|r| {
+            r.attempt_order()
+                .map(|t| health.is_ejected(&t.provider, now))
+                .collect()
+        })
+        .unwrap_or_default();
+    ctx.order = (0..ejected.len()).filter(|&i| !ejected[i]).collect();
+    ctx.order.extend((0..ejected.len()).filter(|&i| ejected[i]));
     let mut first_error = None;
-    let count = ctx.route.as_ref().map_or(0, |r| r.attempt_order().count());
-    for index in 0..count {
+    for index in 0..ctx.order.len() {
         match prepare_index(ctx, index) {
             Ok(()) => return Ok(()),
             Err(err) => {
@@ -29,9 +43,8 @@ pub fn first(ctx: &mut RequestCtx) -> Result<(), GatewayError> {
 
 /// Moves to the next target that can take the request; false when none is left.
 pub fn advance(ctx: &mut RequestCtx) -> bool {
-    let count = ctx.route.as_ref().map_or(0, |r| r.attempt_order().count());
     let mut index = ctx.attempt + 1;
-    while index < count {
+    while index < ctx.order.len() {
         if prepare_index(ctx, index).is_ok() {
             return true;
         }
@@ -47,11 +60,14 @@ pub fn has_next(ctx: &RequestCtx) -> bool {
         .is_some_and(|r| r.attempt_order().count() > ctx.attempt + 1)
 }
 
+/// Prepares the target at position `index` of the request's order.
 fn prepare_index(ctx: &mut RequestCtx, index: usize) -> Result<(), GatewayError> {
+    let position = ctx.order.get(index).copied();
     let target = ctx
         .route
         .as_ref()
-        .and_then(|r| r.attempt_order().nth(index))
+        .zip(position)
+        .and_then(|(r, position)| r.attempt_order().nth(position))
         .cloned()
         .ok_or_else(|| GatewayError::new(ErrorKind::Internal, "no such target"))?;
     prepare(ctx, &target)?;
