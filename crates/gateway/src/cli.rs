@@ -60,6 +60,10 @@ pub struct Cli {
     #[arg(long, env = "BYTESPIKE_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024, value_name = "BYTES")]
     pub max_body_bytes: usize,
 
+    /// Longest pause while a client sends its request body; slower clients get 408.
+    #[arg(long, env = "BYTESPIKE_CLIENT_BODY_TIMEOUT", default_value = "60s", value_parser = humantime_duration, value_name = "DURATION")]
+    pub client_body_timeout: Duration,
+
     /// How often the config path is checked for changes.
     #[arg(long, env = "BYTESPIKE_RELOAD_INTERVAL", default_value = "1s", value_parser = humantime_duration, value_name = "DURATION")]
     pub reload_interval: Duration,

@@ -78,6 +78,7 @@ fn main() -> anyhow::Result<()> {
     let settings = ProxySettings {
         max_body_bytes: cli.max_body_bytes,
         cache_read_weight_permille,
+        client_body_timeout: cli.client_body_timeout,
     };
     let drain = drain::Drain {
         ready: ready.clone(),

@@ -17,6 +17,8 @@ pub enum ErrorKind {
     NotFound,
     /// Known path, wrong method: 405.
     MethodNotAllowed,
+    /// The client stopped sending its request: 408.
+    RequestTimeout,
     /// Body over the configured limit: 413.
     RequestTooLarge,
     /// A limit of the key is reached: 429.
@@ -42,6 +44,7 @@ impl ErrorKind {
             ErrorKind::Permission => "permission",
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::RequestTooLarge => "request_too_large",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Internal => "internal",
@@ -60,6 +63,7 @@ impl ErrorKind {
             ErrorKind::Permission => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::RequestTooLarge => 413,
             ErrorKind::RateLimited => 429,
             ErrorKind::Internal => 500,
@@ -82,7 +86,8 @@ impl ErrorKind {
             413 => ErrorKind::RequestTooLarge,
             429 => ErrorKind::RateLimited,
             503 | 529 => ErrorKind::Overloaded,
-            504 | 408 => ErrorKind::Timeout,
+            504 => ErrorKind::Timeout,
+            408 => ErrorKind::RequestTimeout,
             500 => ErrorKind::Internal,
             _ => ErrorKind::Upstream,
         }
@@ -90,7 +95,9 @@ impl ErrorKind {
 
     fn anthropic_type(self) -> &'static str {
         match self {
-            ErrorKind::InvalidRequest | ErrorKind::MethodNotAllowed => "invalid_request_error",
+            ErrorKind::InvalidRequest | ErrorKind::MethodNotAllowed | ErrorKind::RequestTimeout => {
+                "invalid_request_error"
+            }
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::Permission => "permission_error",
             ErrorKind::NotFound => "not_found_error",
@@ -109,6 +116,7 @@ impl ErrorKind {
             ErrorKind::Permission => ("invalid_request_error", "model_not_permitted"),
             ErrorKind::NotFound => ("invalid_request_error", "not_found"),
             ErrorKind::MethodNotAllowed => ("invalid_request_error", "method_not_allowed"),
+            ErrorKind::RequestTimeout => ("invalid_request_error", "request_timeout"),
             ErrorKind::RequestTooLarge => ("invalid_request_error", "request_too_large"),
             ErrorKind::RateLimited => ("rate_limit_error", "rate_limit_exceeded"),
             ErrorKind::Internal => ("server_error", "internal_error"),
@@ -130,7 +138,7 @@ impl ErrorKind {
             ErrorKind::RateLimited => "RESOURCE_EXHAUSTED",
             ErrorKind::Internal | ErrorKind::Upstream => "INTERNAL",
             ErrorKind::Unavailable | ErrorKind::Overloaded => "UNAVAILABLE",
-            ErrorKind::Timeout => "DEADLINE_EXCEEDED",
+            ErrorKind::Timeout | ErrorKind::RequestTimeout => "DEADLINE_EXCEEDED",
         }
     }
 }

@@ -41,6 +41,14 @@ pub struct RequestEnvelope {
 impl RequestEnvelope {
     /// Parses and validates `body`, reading only what routing needs.
     pub fn parse(body: &[u8]) -> Result<RequestEnvelope, RequestError> {
+        // JSON must be UTF-8, and skipped values are not checked by the parser: check it all
+        // here, so invalid bytes never reach an upstream.
+        if let Err(e) = std::str::from_utf8(body) {
+            return Err(RequestError::Malformed(format!(
+                "invalid UTF-8 at byte {}",
+                e.valid_up_to()
+            )));
+        }
         let mut de = serde_json::Deserializer::from_slice(body);
         let fields = de
             .deserialize_map(TopLevel)

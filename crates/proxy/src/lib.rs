@@ -42,6 +42,8 @@ pub struct ProxySettings {
     /// Weight of cache-read tokens in token limits, in thousandths (0: they count in cost only,
     /// as the vendors' own input-token limits do).
     pub cache_read_weight_permille: u32,
+    /// Longest pause while a client sends its request body.
+    pub client_body_timeout: std::time::Duration,
 }
 
 impl Default for ProxySettings {
@@ -49,6 +51,7 @@ impl Default for ProxySettings {
         ProxySettings {
             max_body_bytes: 32 * 1024 * 1024,
             cache_read_weight_permille: 0,
+            client_body_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

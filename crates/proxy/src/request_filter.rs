@@ -2,7 +2,7 @@
 //! prepare the upstream request before any upstream is chosen.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use bytespike_config::snapshot::KeyEntry;
@@ -40,7 +40,10 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
             Ok(true)
         }
         Err(err) => {
-            if err.kind == ErrorKind::RequestTooLarge {
+            if matches!(
+                err.kind,
+                ErrorKind::RequestTooLarge | ErrorKind::RequestTimeout
+            ) {
                 // The rest of the body was never read: the connection cannot be reused.
                 session.set_keepalive(None);
             }
@@ -94,7 +97,12 @@ async fn prepare(
         _ => {}
     }
 
-    let body = read_body(session, gw.settings.max_body_bytes).await?;
+    let body = read_body(
+        session,
+        gw.settings.max_body_bytes,
+        gw.settings.client_body_timeout,
+    )
+    .await?;
     let envelope = RequestEnvelope::parse(&body).map_err(|e| match e {
         RequestError::MissingModel => {
             GatewayError::new(ErrorKind::InvalidRequest, "model: a model id is required")
@@ -215,8 +223,13 @@ fn presented_key(session: &Session) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
-/// Reads the whole request body, refusing one over `max` bytes as early as it can.
-async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, GatewayError> {
+/// Reads the whole request body, refusing one over `max` bytes as early as it can, and a client
+/// that stops sending for `idle` (a slow-body attack holds a connection and a worker otherwise).
+async fn read_body(
+    session: &mut Session,
+    max: usize,
+    idle: Duration,
+) -> Result<Bytes, GatewayError> {
     let too_large = || {
         GatewayError::new(
             ErrorKind::RequestTooLarge,
@@ -232,7 +245,18 @@ async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, GatewayEr
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(16 * 1024));
     loop {
-        let chunk = session.read_request_body().await.map_err(|e| {
+        let read = tokio::time::timeout(idle, session.read_request_body())
+            .await
+            .map_err(|_| {
+                GatewayError::new(
+                    ErrorKind::RequestTimeout,
+                    format!(
+                        "the request body stopped arriving for {}s",
+                        idle.as_secs_f32()
+                    ),
+                )
+            })?;
+        let chunk = read.map_err(|e| {
             GatewayError::new(
                 ErrorKind::InvalidRequest,
                 format!("could not read the request body: {}", e.etype().as_str()),
