@@ -130,6 +130,22 @@ pub enum ImageSource {
     },
 }
 
+impl ImageSource {
+    /// An image given by URL, the way OpenAI clients send it: a `data:` URL carries the image
+    /// inline (base64), anything else is fetched by the vendor.
+    pub fn from_url(url: &str) -> ImageSource {
+        match crate::field::split_data_url(url) {
+            Some((media_type, data)) => ImageSource::Base64 {
+                media_type: media_type.to_string(),
+                data: data.to_string(),
+            },
+            None => ImageSource::Url {
+                url: url.to_string(),
+            },
+        }
+    }
+}
+
 impl Part {
     /// A text part without a cache hint.
     pub fn text(text: impl Into<String>) -> Part {

@@ -286,15 +286,7 @@ fn decode_content(content: Option<&Value>, path: &str) -> Result<Vec<Part>, Tran
                     Some(Value::Object(o)) => req_str(o, "url", &ipath)?,
                     _ => return Err(TranslateError::invalid(ipath, "is required")),
                 };
-                out.push(Part::Image(match field::split_data_url(url) {
-                    Some((media_type, data)) => ImageSource::Base64 {
-                        media_type: media_type.to_string(),
-                        data: data.to_string(),
-                    },
-                    None => ImageSource::Url {
-                        url: url.to_string(),
-                    },
-                }));
+                out.push(Part::Image(ImageSource::from_url(url)));
             }
             other => {
                 return Err(TranslateError::Unsupported(format!(
