@@ -74,10 +74,10 @@ def fakes(workdir):
 
 
 @pytest.fixture
-def gw(workdir, fakes):
+def gw(workdir, tmp_path, fakes):
     # A gateway per test: passive health remembers failures across requests.
     a, b = fakes
-    config_dir = workdir / f"failover-config-{free_port()}"
+    config_dir = tmp_path / "failover-config"
     config_dir.mkdir()
     (config_dir / "config.yaml").write_text(config(a.url, b.url))
     gateway = Gateway(workdir, config_dir)
