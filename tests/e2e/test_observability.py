@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,8 +88,7 @@ class Prometheus:
         if not binary:
             pytest.fail("prometheus is missing: apt-get install prometheus (scripts/test does)",
                         pytrace=False)
-        self.dir = workdir / f"prometheus-{free_port()}"
-        self.dir.mkdir(parents=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="prometheus-", dir=workdir))
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
             "rule_files": [str(ALERTS)],
