@@ -59,6 +59,12 @@ impl Health {
         self.any.store(!records.is_empty(), Ordering::Release);
     }
 
+    /// Whether any provider has a failure on record; when none has, nobody is ejected and the
+    /// request path skips the per-target checks.
+    pub fn any_failing(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     /// Whether the provider is ejected at `now`.
     pub fn is_ejected(&self, provider: &ProviderEntry, now: Instant) -> bool {
         if !self.any.load(Ordering::Acquire) {

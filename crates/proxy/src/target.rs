@@ -16,18 +16,19 @@ use crate::health::Health;
 /// Prepares the first target in the route's attempt order that can take the request; the error
 /// is the first target's when none can. Ejected targets go last: tried only when the others fail.
 pub fn first(ctx: &mut RequestCtx, health: &Health) -> Result<(), GatewayError> {
-    let now = Instant::now();
-    let ejected: Vec<bool> = ctx
-        .route
-        .as_ref()
-        .map(|r| {
-            r.attempt_order()
-                .map(|t| health.is_ejected(&t.provider, now))
-                .collect()
-        })
-        .unwrap_or_default();
-    ctx.order = (0..ejected.len()).filter(|&i| !ejected[i]).collect();
-    ctx.order.extend((0..ejected.len()).filter(|&i| ejected[i]));
+    let count = ctx.route.as_ref().map_or(0, |r| r.attempt_order().count());
+    ctx.order.clear();
+    ctx.order.extend(0..count);
+    if health.any_failing() {
+        // Rare: some provider is failing. Ejected targets move behind the others, order kept.
+        let now = Instant::now();
+        let route = ctx.route.as_ref().expect("count is zero without a route");
+        let ejected: Vec<bool> = route
+            .attempt_order()
+            .map(|t| health.is_ejected(&t.provider, now))
+            .collect();
+        ctx.order.sort_by_key(|&i| ejected[i]);
+    }
     let mut first_error = None;
     for index in 0..ctx.order.len() {
         match prepare_index(ctx, index) {
