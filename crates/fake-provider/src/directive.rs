@@ -9,6 +9,8 @@ pub struct Directives {
     pub stall: bool,
     /// `[[delay:MS]]`: wait before the response headers.
     pub delay_ms: Option<u64>,
+    /// `[[frame-delay:MS]]`: pause between stream frames (overrides `--frame-delay-ms`).
+    pub frame_delay_ms: Option<u64>,
     /// `[[cut-after:N]]`: drop the connection after N stream frames.
     pub cut_after: Option<usize>,
     /// `[[stall-after:N]]`: stop sending after N stream frames, keep the connection.
@@ -52,6 +54,7 @@ impl Directives {
             "error" => self.error = num().and_then(|n| u16::try_from(n).ok()),
             "stall" => self.stall = true,
             "delay" => self.delay_ms = num(),
+            "frame-delay" => self.frame_delay_ms = num(),
             "cut-after" => self.cut_after = num().map(|n| n as usize),
             "stall-after" => self.stall_after = num().map(|n| n as usize),
             "stream-error-after" => self.stream_error_after = num().map(|n| n as usize),
@@ -73,8 +76,9 @@ mod tests {
     #[test]
     fn parses_several_directives() {
         let d = Directives::parse(
-            "hi [[error:429]] [[delay:20]] [[tools:2]] [[text:a b]] [[cached]] [[nope]]",
+            "hi [[error:429]] [[delay:20]] [[tools:2]] [[text:a b]] [[cached]] [[nope]] [[frame-delay:7]]",
         );
+        assert_eq!(d.frame_delay_ms, Some(7));
         assert_eq!(d.error, Some(429));
         assert_eq!(d.delay_ms, Some(20));
         assert_eq!(d.tools, Some(2));

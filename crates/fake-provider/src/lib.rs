@@ -2,7 +2,7 @@
 //! Responses and Gemini wire protocols, steerable per request and per server for tests.
 //!
 //! Per request, directives in the last user message choose the behaviour: `[[error:STATUS]]`,
-//! `[[stall]]`, `[[delay:MS]]`, `[[cut-after:N]]`, `[[stall-after:N]]`,
+//! `[[stall]]`, `[[delay:MS]]`, `[[frame-delay:MS]]`, `[[cut-after:N]]`, `[[stall-after:N]]`,
 //! `[[stream-error-after:N]]`, `[[tool]]`, `[[tools:N]]`, `[[text:...]]`, `[[words:N]]`,
 //! `[[thinking]]`, `[[cached:N]]`. Server-wide, `POST /_fake/mode` sets a [`Mode`];
 //! `GET|DELETE /_fake/requests` reads or clears the request log, `GET /_fake/stats` the

@@ -82,6 +82,7 @@ pub struct Behaviour {
     pub error: Option<u16>,
     pub stall: bool,
     pub delay_ms: Option<u64>,
+    pub frame_delay_ms: Option<u64>,
     pub faults: Faults,
 }
 
@@ -91,6 +92,7 @@ impl Behaviour {
             error: d.error.or(mode.fail_status),
             stall: d.stall || mode.stall,
             delay_ms: d.delay_ms.or(mode.delay_ms),
+            frame_delay_ms: d.frame_delay_ms,
             faults: Faults {
                 cut_after: d.cut_after.or(mode.cut_after),
                 stall_after: d.stall_after.or(mode.stall_after),

@@ -303,7 +303,9 @@ async fn chat(state: &State, proto: Proto<'_>, parts: &Parts, body: Bytes) -> Re
                 )
             }
         };
-        let delay = state.config.frame_delay;
+        let delay = behaviour
+            .frame_delay_ms
+            .map_or(state.config.frame_delay, Duration::from_millis);
         let stats = state.stats.clone();
         let stream = body::stream(frames, error_frame, behaviour.faults, delay, stats);
         let mut resp = Response::new(stream);

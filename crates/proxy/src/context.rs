@@ -53,6 +53,8 @@ pub struct RequestCtx {
     pub order: Vec<usize>,
     /// Index in `order` of the target being tried.
     pub attempt: usize,
+    /// When the current attempt must be over: its start plus the provider's `total` timeout.
+    pub attempt_deadline: Option<Instant>,
     /// Targets given up on before the one serving the request.
     pub failovers: u32,
     /// The request body as the client sent it, kept to prepare each attempt.
@@ -111,6 +113,7 @@ impl RequestCtx {
             target: None,
             order: Vec::new(),
             attempt: 0,
+            attempt_deadline: None,
             failovers: 0,
             client_body: Bytes::new(),
             envelope: None,

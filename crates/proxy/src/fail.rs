@@ -1,5 +1,7 @@
 //! Proxy failures (unreachable upstream, timeouts) answered in the caller's protocol.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use bytespike_protocol::{Dialect, ErrorKind, GatewayError};
 use pingora_error::{Error, ErrorSource, ErrorType};
@@ -7,6 +9,7 @@ use pingora_proxy::{FailToProxy, Session};
 
 use crate::context::RequestCtx;
 use crate::respond;
+use crate::upstream_peer::TOTAL_TIMEOUT;
 
 /// Answers a failed proxy attempt. Before the response started: an error response. After (a
 /// stream cut mid-way): an error event that ends the stream, never a silent truncation.
@@ -22,6 +25,9 @@ pub async fn run(session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> Fail
     let code = err.kind.status(dialect.error_family());
     let written = session.response_written().is_some();
     let result = if !written {
+        // The connection is not reused after a failed proxy; saying so in the response keeps a
+        // keep-alive client from sending its next request into a closing socket.
+        session.set_keepalive(None);
         respond::error(session, ctx, dialect, err).await
     } else {
         let event = Bytes::from(err.render_stream_event(dialect));
@@ -52,10 +58,21 @@ fn classify(e: &Error, ctx: &RequestCtx) -> Option<GatewayError> {
             ErrorKind::Timeout,
             format!("connecting to provider {provider:?} timed out"),
         ),
-        ErrorType::ReadTimedout | ErrorType::WriteTimedout => GatewayError::new(
+        ErrorType::ReadTimedout => read_timeout(ctx, provider),
+        ErrorType::WriteTimedout => GatewayError::new(
             ErrorKind::Timeout,
-            format!("provider {provider:?} did not answer in time"),
+            format!("provider {provider:?} stopped accepting the request"),
         ),
+        &TOTAL_TIMEOUT => {
+            let total = ctx.target.as_ref().map(|t| t.provider.timeouts.total);
+            GatewayError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the response from provider {provider:?} ran past its total timeout{}",
+                    for_duration(total)
+                ),
+            )
+        }
         ErrorType::ConnectRefused
         | ErrorType::ConnectNoRoute
         | ErrorType::ConnectError
@@ -89,6 +106,41 @@ fn classify(e: &Error, ctx: &RequestCtx) -> Option<GatewayError> {
     Some(err)
 }
 
+/// A read that timed out: before the response header, the wait for the first byte; after it,
+/// a gap between events (a stalled stream).
+fn read_timeout(ctx: &RequestCtx, provider: &str) -> GatewayError {
+    let timeouts = ctx.target.as_ref().map(|t| t.provider.timeouts);
+    let message = if ctx.upstream_status.is_none() {
+        let wait = timeouts.map(|t| t.first_byte.min(t.total));
+        format!("provider {provider:?} sent no response{}", within(wait))
+    } else {
+        format!(
+            "provider {provider:?} stalled: no data{}",
+            for_duration(timeouts.map(|t| t.idle))
+        )
+    };
+    GatewayError::new(ErrorKind::Timeout, message)
+}
+
+fn within(d: Option<Duration>) -> String {
+    d.map_or_else(String::new, |d| format!(" within {}", humanize(d)))
+}
+
+fn for_duration(d: Option<Duration>) -> String {
+    d.map_or_else(String::new, |d| format!(" for {}", humanize(d)))
+}
+
+/// `1.5s`, `120s`, `250ms`: the form the timeouts are configured in.
+fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
 /// The `kind` label of `bytespike_upstream_errors_total` for a proxy error, or `None` when the
 /// upstream is not at fault (the client went away, a malformed request, a gateway bug).
 pub fn upstream_error_kind(e: &Error) -> Option<&'static str> {
@@ -97,7 +149,7 @@ pub fn upstream_error_kind(e: &Error) -> Option<&'static str> {
         ErrorType::HTTPStatus(500..=599) => "status_5xx",
         ErrorType::HTTPStatus(_) => return None,
         ErrorType::ConnectTimedout => "connect_timeout",
-        ErrorType::ReadTimedout | ErrorType::WriteTimedout => "timeout",
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout | &TOTAL_TIMEOUT => "timeout",
         ErrorType::ConnectRefused
         | ErrorType::ConnectNoRoute
         | ErrorType::ConnectError
@@ -142,10 +194,19 @@ mod tests {
         assert_eq!(upstream_error_kind(&status), Some("status_5xx"));
         let client_gone = Error::new_down(ErrorType::ConnectionClosed);
         assert_eq!(upstream_error_kind(&client_gone), None);
+        let total = Error::new_up(TOTAL_TIMEOUT);
+        assert_eq!(upstream_error_kind(&total), Some("timeout"));
         let cut = Error::new_up(ErrorType::ConnectionClosed);
         assert_eq!(upstream_error_kind(&cut), Some("reset"));
         assert_eq!(upstream_status_kind(429), Some("status_429"));
         assert_eq!(upstream_status_kind(502), Some("status_5xx"));
         assert_eq!(upstream_status_kind(400), None);
+    }
+
+    #[test]
+    fn durations_read_as_configured() {
+        assert_eq!(humanize(Duration::from_secs(120)), "120s");
+        assert_eq!(humanize(Duration::from_millis(250)), "250ms");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
     }
 }

@@ -107,6 +107,10 @@ impl ProxyHttp for Gateway {
         upstream_peer::run(&self.resolver, ctx).await
     }
 
+    fn upstream_body_read_timeout(&self, ctx: &RequestCtx) -> Option<std::time::Duration> {
+        upstream_peer::body_read_timeout(ctx)
+    }
+
     async fn upstream_request_filter(
         &self,
         _session: &mut Session,
@@ -155,6 +159,9 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
+        if !end_of_stream {
+            upstream_peer::check_total(ctx)?;
+        }
         response::body(body, end_of_stream, ctx);
         Ok(None)
     }

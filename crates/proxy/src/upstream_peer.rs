@@ -51,14 +51,44 @@ impl Resolver {
     }
 }
 
-/// The peer for the request's current target.
-pub async fn run(resolver: &Resolver, ctx: &RequestCtx) -> Result<Box<HttpPeer>> {
+/// The peer for the request's current target; starts the attempt's `total` clock.
+pub async fn run(resolver: &Resolver, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
     let target = ctx
         .target
         .as_ref()
         .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target chosen"))?;
-    peer_for(resolver, &target.provider).await.map(Box::new)
+    let peer = peer_for(resolver, &target.provider).await?;
+    ctx.attempt_deadline = Some(Instant::now() + target.provider.timeouts.total);
+    Ok(Box::new(peer))
 }
+
+/// The read timeout once the response header arrived: the provider's `idle` gap, or less when
+/// the attempt's `total` ends sooner.
+pub fn body_read_timeout(ctx: &RequestCtx) -> Option<Duration> {
+    let idle = ctx.target.as_ref()?.provider.timeouts.idle;
+    let left = ctx
+        .attempt_deadline
+        .map_or(idle, |d| d.saturating_duration_since(Instant::now()));
+    // A zero timeout would fail the next read at once; the total check then names the cause.
+    Some(idle.min(left).max(Duration::from_millis(1)))
+}
+
+/// Ends a response that outlived its attempt's `total` timeout. Checked as data arrives; a
+/// stalled upstream is caught by the `idle` read timeout instead, so no response runs longer
+/// than `total` plus one `idle` gap.
+pub fn check_total(ctx: &RequestCtx) -> Result<()> {
+    match ctx.attempt_deadline {
+        Some(deadline) if Instant::now() > deadline => {
+            let mut e = Error::explain(TOTAL_TIMEOUT, "the response outlived the total timeout");
+            e.esource = pingora_error::ErrorSource::Upstream;
+            Err(e)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The error that ends a response past its provider's `total` timeout.
+pub const TOTAL_TIMEOUT: ErrorType = ErrorType::Custom("UpstreamTotalTimedout");
 
 async fn peer_for(resolver: &Resolver, provider: &ProviderEntry) -> Result<HttpPeer> {
     let url = &provider.base_url;
@@ -68,8 +98,9 @@ async fn peer_for(resolver: &Resolver, provider: &ProviderEntry) -> Result<HttpP
     let options = &mut peer.options;
     options.connection_timeout = Some(timeouts.connect);
     options.total_connection_timeout = Some(timeouts.connect);
-    // One read timeout covers both the wait for the first byte and the gaps between events.
-    options.read_timeout = Some(timeouts.first_byte.max(timeouts.idle));
+    // Until the response header arrives a read waits for the first byte; past it the proxy
+    // switches to the `idle` gap (see `body_read_timeout`).
+    options.read_timeout = Some(timeouts.first_byte.min(timeouts.total));
     options.write_timeout = Some(timeouts.idle);
     options.idle_timeout = Some(provider.pool.idle_timeout);
     if provider.http2 {
@@ -78,4 +109,26 @@ async fn peer_for(resolver: &Resolver, provider: &ProviderEntry) -> Result<HttpP
         options.set_http_version(1, 1);
     }
     Ok(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn total_is_enforced_only_past_the_deadline() {
+        let mut ctx = RequestCtx::new();
+        assert!(check_total(&ctx).is_ok(), "no attempt started yet");
+        ctx.attempt_deadline = Some(Instant::now() + Duration::from_secs(60));
+        assert!(check_total(&ctx).is_ok());
+        ctx.attempt_deadline = Instant::now().checked_sub(Duration::from_millis(1));
+        let e = check_total(&ctx).expect_err("past the deadline");
+        assert_eq!(e.etype(), &TOTAL_TIMEOUT);
+        assert_eq!(e.esource(), &pingora_error::ErrorSource::Upstream);
+    }
+
+    #[test]
+    fn no_body_timeout_without_a_target() {
+        assert_eq!(body_read_timeout(&RequestCtx::new()), None);
+    }
 }

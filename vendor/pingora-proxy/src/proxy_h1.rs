@@ -148,6 +148,9 @@ where
         // closure (the downstream half finished and dropped rx) from an unexpected one.
         let pipe_state = Arc::new(AtomicU8::new(PipeState::Active as u8));
 
+        // PATCH(bytespike): the body's read timeout, applied once the response header arrived.
+        let body_read_timeout = self.inner.upstream_body_read_timeout(ctx);
+
         // start bi-directional streaming
         let ret = tokio::try_join!(
             self.proxy_handle_downstream(
@@ -159,7 +162,13 @@ where
                 &mut downstream_custom_message_reader,
                 pipe_state.clone(),
             ),
-            self.proxy_handle_upstream(client_session, tx_upstream, rx_downstream, pipe_state),
+            self.proxy_handle_upstream(
+                client_session,
+                tx_upstream,
+                rx_downstream,
+                pipe_state,
+                body_read_timeout,
+            ),
         );
 
         if let Some(custom_session) = session.downstream_session.as_custom_mut() {
@@ -251,6 +260,7 @@ where
         tx: mpsc::Sender<HttpTask>,
         mut rx: mpsc::Receiver<HttpTask>,
         pipe_state: Arc<AtomicU8>,
+        body_read_timeout: Option<std::time::Duration>,
     ) -> Result<bool>
     where
         SV: ProxyHttp + Send + Sync,
@@ -269,6 +279,12 @@ where
                     match res {
                         Ok(task) => {
                             response_done = task.is_end();
+                            // PATCH(bytespike): past a final header, reads wait on the body.
+                            if let (HttpTask::Header(header, _), Some(timeout)) = (&task, body_read_timeout) {
+                                if !header.status.is_informational() {
+                                    client_session.read_timeout = Some(timeout);
+                                }
+                            }
                             if !upgraded && client_session.was_upgraded() {
                                 // upgrade can only happen once
                                 upgraded = true;

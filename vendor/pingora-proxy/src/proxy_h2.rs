@@ -291,6 +291,8 @@ where
         // need to get the write_timeout here since we pass the h2 SendStream
         // directly to bidirection_down_to_up
         let write_timeout = peer.options.write_timeout;
+        // PATCH(bytespike): the body's read timeout, applied once the response header arrived.
+        let body_read_timeout = self.inner.upstream_body_read_timeout(ctx);
 
         let (tx, rx) = mpsc::channel::<HttpTask>(TASK_BUFFER_SIZE);
 
@@ -313,7 +315,7 @@ where
                 &mut downstream_custom_message_reader,
                 pipe_state.clone(),
             ),
-            pipe_up_to_down_response(client_session, tx, pipe_state)
+            pipe_up_to_down_response(client_session, tx, pipe_state, body_read_timeout)
         );
 
         if let Some(custom_session) = session.downstream_session.as_custom_mut() {
@@ -1121,11 +1123,16 @@ pub(crate) async fn pipe_up_to_down_response(
     client: &mut Http2Session,
     tx: mpsc::Sender<HttpTask>,
     pipe_state: Arc<AtomicU8>,
+    body_read_timeout: Option<std::time::Duration>,
 ) -> Result<()> {
     client
         .read_response_header()
         .await
         .map_err(|e| e.into_up())?; // should we send the error as an HttpTask?
+    // PATCH(bytespike): past the header, reads wait on the body.
+    if body_read_timeout.is_some() {
+        client.read_timeout = body_read_timeout;
+    }
 
     let resp_header = Box::new(client.response_header().expect("just read").clone());
 

@@ -689,6 +689,13 @@ pub trait ProxyHttp {
         error.is_some_and(|e| e.esource() == &ErrorSource::Upstream)
     }
 
+    /// PATCH(bytespike): the upstream read timeout once the response header has arrived, for
+    /// the gaps between body chunks. `None` keeps the peer's `read_timeout`, which then also
+    /// bounds the wait for the header, for the whole response.
+    fn upstream_body_read_timeout(&self, _ctx: &Self::CTX) -> Option<std::time::Duration> {
+        None
+    }
+
     /// This filter is called when the request just established or reused a connection to the upstream
     ///
     /// This filter allows user to log timing and connection related info.
