@@ -1,6 +1,7 @@
 //! What per-key limits in Redis cost a request: the gateway's latency with a key limited over
-//! three windows (one Redis round trip to admit, one to settle) against the same gateway with
-//! limits kept in process, in the same run, reported as ratios.
+//! three windows, admitted with one Redis round trip each or from leases, against the same
+//! gateway with an untracked key and limits kept in process, in the same run, reported as
+//! ratios. Settlement runs off the response path in both.
 //!
 //! `cargo bench -p bytespike-gateway --bench limits_overhead` (release build). It starts the fake
 //! provider, a redis-server and two gateways on loopback ports, then sends sequential requests,
@@ -193,7 +194,19 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &fake_url);
     let redis_url = format!("redis://127.0.0.1:{redis_port}");
-    let (_with_redis, redis_gw) = start_gateway(dir.path(), &["--redis-url", &redis_url]);
+    let (_round_trip, redis_gw) = start_gateway(
+        dir.path(),
+        &[
+            "--redis-url",
+            &redis_url,
+            "--limits-admission",
+            "round-trip",
+        ],
+    );
+    let (_leased, lease_gw) = start_gateway(
+        dir.path(),
+        &["--redis-url", &redis_url, "--limits-admission", "lease"],
+    );
     let (_in_process, plain_gw) = start_gateway(dir.path(), &[]);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -201,18 +214,21 @@ fn main() {
         .build()
         .unwrap();
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let (mut base, mut limited) = (Vec::new(), Vec::new());
+    let (mut base, mut limited, mut leased) = (Vec::new(), Vec::new(), Vec::new());
     runtime.block_on(async {
         // Warm both paths (connections, script load) before measuring.
         round(&client, &plain_gw, PLAIN_KEY, 200, &mut Vec::new()).await;
         round(&client, &redis_gw, LIMITED_KEY, 200, &mut Vec::new()).await;
+        round(&client, &lease_gw, LIMITED_KEY, 200, &mut Vec::new()).await;
         for _ in 0..rounds {
             round(&client, &plain_gw, PLAIN_KEY, requests, &mut base).await;
             round(&client, &redis_gw, LIMITED_KEY, requests, &mut limited).await;
+            round(&client, &lease_gw, LIMITED_KEY, requests, &mut leased).await;
         }
     });
     base.sort();
     limited.sort();
+    leased.sort();
     println!(
         "requests per setup: {} ({} rounds, interleaved, concurrency 1)",
         base.len(),
@@ -221,7 +237,8 @@ fn main() {
     println!("{:<40} {:>10} {:>10}", "setup", "p50", "p99");
     for (name, lat) in [
         ("no limits (in process, untracked key)", &base),
-        ("3 windows in Redis (loopback)", &limited),
+        ("3 windows in Redis, round trip", &limited),
+        ("3 windows in Redis, leased", &leased),
     ] {
         println!(
             "{:<40} {:>10.1?} {:>10.1?}",
@@ -230,10 +247,13 @@ fn main() {
             percentile(lat, 0.99)
         );
     }
-    let ratio = |p| percentile(&limited, p).as_secs_f64() / percentile(&base, p).as_secs_f64();
-    println!(
-        "ratio with limits / without: p50 {:.2}x, p99 {:.2}x",
-        ratio(0.5),
-        ratio(0.99)
-    );
+    let ratio =
+        |lat: &[Duration], p| percentile(lat, p).as_secs_f64() / percentile(&base, p).as_secs_f64();
+    for (name, lat) in [("round trip", &limited), ("leased", &leased)] {
+        println!(
+            "ratio {name} / without: p50 {:.2}x, p99 {:.2}x",
+            ratio(lat, 0.5),
+            ratio(lat, 0.99)
+        );
+    }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use bytespike_limits::{
-    FailurePolicy, LedgerStreams, Limiter, LimiterMetrics, MemoryConfig, MemoryLimiter,
-    RedisConfig, RedisLimiter, RedisTarget,
+    AdmissionMode, FailurePolicy, LedgerStreams, Limiter, LimiterMetrics, MemoryConfig,
+    MemoryLimiter, RedisConfig, RedisLimiter, RedisTarget,
 };
 use clap::Args;
 use pingora_core::server::ShutdownWatch;
@@ -66,6 +66,36 @@ pub struct LimitArgs {
     #[arg(long, env = "BYTESPIKE_RESERVATION_TTL", default_value = "15m", value_parser = crate::cli::humantime_duration, value_name = "DURATION")]
     pub reservation_ttl: Duration,
 
+    /// How admissions reach the Redis budget: `lease` admits from slices of each key's budget
+    /// leased ahead of need (one round trip per admission only near a limit or for keys with
+    /// maxConcurrent); `round-trip` asks Redis for every admission.
+    #[arg(long, env = "BYTESPIKE_LIMITS_ADMISSION", default_value = "lease", value_parser = ["lease", "round-trip"])]
+    pub limits_admission: String,
+
+    /// How long a lease lives unless extended: the unused slots of a replica that died return
+    /// to the budget within this.
+    #[arg(long, env = "BYTESPIKE_LIMITS_LEASE_TTL", default_value = "2s", value_parser = crate::cli::humantime_duration, value_name = "DURATION")]
+    pub limits_lease_ttl: Duration,
+
+    /// Most requests one replica leases for one key.
+    #[arg(
+        long,
+        env = "BYTESPIKE_LIMITS_LEASE_MAX",
+        default_value_t = 64,
+        value_name = "N"
+    )]
+    pub limits_lease_max: u64,
+
+    /// Smallest lease: keys with less headroom (a small cap, or near a limit) take one round
+    /// trip per admission, so their last requests are never stranded in an unused lease.
+    #[arg(
+        long,
+        env = "BYTESPIKE_LIMITS_LEASE_MIN",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    pub limits_lease_min: u64,
+
     /// Weight of cache-read tokens in token limits, 0 to 1 (they always count in cost).
     #[arg(
         long,
@@ -112,6 +142,13 @@ pub fn build(
     config.replicas = args.replicas.max(1);
     config.reservation_ttl = args.reservation_ttl;
     config.ledger_maxlen = args.ledger_maxlen;
+    config.admission = match args.limits_admission.as_str() {
+        "round-trip" => AdmissionMode::RoundTrip,
+        _ => AdmissionMode::Lease,
+    };
+    config.lease_ttl = args.limits_lease_ttl;
+    config.lease_max_slots = args.limits_lease_max;
+    config.lease_min_slots = args.limits_lease_min;
     config.ledger = Some(if cluster {
         LedgerStreams::PerKey(args.ledger_stream.clone())
     } else {
@@ -135,7 +172,7 @@ pub fn build(
         )
     };
     std::mem::forget(runtime);
-    tracing::info!(cluster, policy = %args.redis_failure_policy, replicas = args.replicas, "limits kept in Redis");
+    tracing::info!(cluster, policy = %args.redis_failure_policy, replicas = args.replicas, admission = %args.limits_admission, "limits kept in Redis");
     Ok((redis.clone(), Some(Replayer { redis })))
 }
 
@@ -160,6 +197,8 @@ impl BackgroundService for Replayer {
                     }
                 }
                 _ = shutdown.changed() => {
+                    // Unused leased slots go back now rather than when their lease expires.
+                    self.redis.return_leases().await;
                     // Last chance for buffered settlements before the process exits.
                     self.redis.replay_pending().await;
                     return;

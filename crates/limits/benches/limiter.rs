@@ -1,11 +1,12 @@
-//! Cost of one admit + settle: Redis on loopback against the in-process backend.
+//! Cost of one admit + settle on each backend (Redis on loopback against in process), and of
+//! one admission alone on Redis with a round trip per admission against leased admission.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytespike_limits::{
-    Admission, AdmitRequest, KeyId, KeyLimits, Limiter, MemoryConfig, MemoryLimiter, RedisConfig,
-    RedisLimiter, RedisTarget, Settlement, WindowLimit,
+    Admission, AdmissionMode, AdmitRequest, KeyId, KeyLimits, Limiter, MemoryConfig, MemoryLimiter,
+    RedisConfig, RedisLimiter, RedisTarget, Settlement, WindowLimit,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -13,7 +14,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 #[path = "../tests/it/server.rs"]
 mod server;
 
-/// The usual three windows, generous enough that nothing is ever rejected.
+/// The usual three windows, generous enough that nothing is ever rejected (no max_concurrent:
+/// such keys always take a round trip).
 fn limits() -> KeyLimits {
     let window = |hours: u64| WindowLimit {
         requests: Some(u64::MAX / 2),
@@ -23,7 +25,7 @@ fn limits() -> KeyLimits {
     };
     KeyLimits {
         windows: vec![window(5), window(24), window(168)],
-        max_concurrent: Some(1_000),
+        max_concurrent: None,
         cache_read_weight_permille: 0,
     }
 }
@@ -68,6 +70,44 @@ fn mean(rt: &tokio::runtime::Runtime, limiter: &dyn Limiter, key: &KeyId, n: u64
     started.elapsed() / n as u32
 }
 
+/// Mean time of the admission alone (what a request waits for) over `n` sequential requests;
+/// each is settled afterwards, untimed, as the proxy does off the request path.
+fn mean_admit(
+    rt: &tokio::runtime::Runtime,
+    limiter: &dyn Limiter,
+    key: &KeyId,
+    n: u64,
+) -> Duration {
+    let limits = limits();
+    rt.block_on(async {
+        let mut waited = Duration::ZERO;
+        for i in 0..n {
+            let id = format!("admit-{i}");
+            let now = SystemTime::now();
+            let started = Instant::now();
+            let admission = limiter
+                .admit(AdmitRequest {
+                    key,
+                    limits: &limits,
+                    request_id: &id,
+                    estimated_input_tokens: 1_000,
+                    now,
+                })
+                .await
+                .expect("admit");
+            waited += started.elapsed();
+            let Admission::Admitted { reservation, .. } = admission else {
+                panic!("bench limits must never reject");
+            };
+            limiter
+                .settle(&reservation, &Settlement::default(), now)
+                .await
+                .expect("settle");
+        }
+        waited / n as u32
+    })
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -76,10 +116,16 @@ fn bench(c: &mut Criterion) {
         .expect("tokio runtime");
     let server = server::RedisServer::start();
     let memory = MemoryLimiter::new(MemoryConfig::default());
-    let redis = rt.block_on(async {
-        let target = RedisTarget::parse(&server.url()).expect("url");
-        RedisLimiter::new(RedisConfig::new(target)).expect("redis limiter")
-    });
+    let redis_with = |admission| {
+        rt.block_on(async {
+            let target = RedisTarget::parse(&server.url()).expect("url");
+            let mut config = RedisConfig::new(target);
+            config.admission = admission;
+            RedisLimiter::new(config).expect("redis limiter")
+        })
+    };
+    let redis = redis_with(AdmissionMode::RoundTrip);
+    let leased = redis_with(AdmissionMode::Lease);
     let limits = limits();
     let mut group = c.benchmark_group("admit_settle");
     let mut n = 0u64;
@@ -93,6 +139,11 @@ fn bench(c: &mut Criterion) {
             "redis_loopback",
             &redis as &dyn Limiter,
             KeyId::new("bench", "redis"),
+        ),
+        (
+            "redis_loopback_leased",
+            &leased as &dyn Limiter,
+            KeyId::new("bench", "leased"),
         ),
     ] {
         group.bench_function(name, |b| {
@@ -111,6 +162,19 @@ fn bench(c: &mut Criterion) {
         "admit+settle mean over {rounds} rounds: memory {m:?}, redis loopback {r:?}, \
          ratio redis/memory = {:.1}",
         r.as_secs_f64() / m.as_secs_f64()
+    );
+    let rt_admit = mean_admit(
+        &rt,
+        &redis,
+        &KeyId::new("bench", "admit-round-trip"),
+        rounds,
+    );
+    let lease_admit = mean_admit(&rt, &leased, &KeyId::new("bench", "admit-leased"), rounds);
+    let mem_admit = mean_admit(&rt, &memory, &KeyId::new("bench", "admit-memory"), rounds);
+    println!(
+        "admission alone, mean over {rounds}: memory {mem_admit:?}, redis round trip {rt_admit:?}, \
+         redis leased {lease_admit:?}, ratio round trip/leased = {:.1}",
+        rt_admit.as_secs_f64() / lease_admit.as_secs_f64()
     );
 }
 

@@ -110,6 +110,9 @@ pub struct Reservation {
     pub cache_read_weight_permille: u32,
     /// Where it is held.
     pub origin: Origin,
+    /// The lease of this replica it was carved from, if admitted without a round trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
 }
 
 /// One window and metric of a key at one instant.
@@ -188,6 +191,7 @@ mod tests {
             windows_ms: vec![18_000_000, 86_400_000],
             cache_read_weight_permille: 100,
             origin: Origin::Shadow,
+            lease: None,
         };
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains("\"origin\":\"shadow\""), "{json}");

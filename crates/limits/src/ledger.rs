@@ -180,6 +180,7 @@ mod tests {
             windows_ms: vec![60_000],
             cache_read_weight_permille: 0,
             origin: Origin::Local,
+            lease: None,
         };
         let settlement = Settlement {
             usage: Usage {

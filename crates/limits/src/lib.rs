@@ -21,5 +21,7 @@ pub use limiter::{Limiter, SettleOutcome};
 pub use limits::{KeyId, KeyLimits, Metric, WindowLimit};
 pub use memory::{MemoryConfig, MemoryLimiter};
 pub use metrics::{LimiterMetrics, NoMetrics};
-pub use redis::{FailurePolicy, Health, LedgerStreams, RedisConfig, RedisLimiter, RedisTarget};
+pub use redis::{
+    AdmissionMode, FailurePolicy, Health, LedgerStreams, RedisConfig, RedisLimiter, RedisTarget,
+};
 pub use usage::Usage;

@@ -125,6 +125,7 @@ impl Limiter for MemoryLimiter {
             windows_ms: limits.windows.iter().map(|w| Self::ms(w.window)).collect(),
             cache_read_weight_permille: limits.cache_read_weight_permille,
             origin: self.origin,
+            lease: None,
         };
         if limits.is_unlimited() {
             reservation.origin = Origin::Untracked;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use redis::{ErrorKind, RedisError, ScriptInvocation, ServerErrorKind};
 
-use crate::redis::RedisLimiter;
+use crate::redis::Core;
 
 /// Why a Redis call did not give an answer.
 pub(crate) enum CallError {
@@ -14,7 +14,7 @@ pub(crate) enum CallError {
     Store(String),
 }
 
-impl RedisLimiter {
+impl Core {
     /// Awaits `fut` within the configured timeout and sorts its failure.
     pub(crate) async fn bounded<T>(
         &self,

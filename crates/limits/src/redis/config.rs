@@ -16,6 +16,17 @@ pub enum FailurePolicy {
     FailClosed,
 }
 
+/// How admission reaches the shared budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AdmissionMode {
+    /// One Redis round trip per admission.
+    #[default]
+    RoundTrip,
+    /// Admit from a slice of the key's budget leased from Redis ahead of need; near the limit,
+    /// or for keys with `max_concurrent`, fall back to one round trip per admission.
+    Lease,
+}
+
 /// Which Redis deployment to talk to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RedisTarget {
@@ -83,6 +94,18 @@ pub struct RedisConfig {
     pub probe_interval: Duration,
     /// PEM root certificate trusted for `rediss://` instead of the system store (a private CA).
     pub tls_root_ca_pem: Option<Vec<u8>>,
+    /// Round trip per admission, or leases.
+    pub admission: AdmissionMode,
+    /// How long a lease lives unless its replica extends it: a dead or idle replica's unused
+    /// slots return to the budget within this.
+    pub lease_ttl: Duration,
+    /// Most request slots one replica leases for one key.
+    pub lease_max_slots: u64,
+    /// A lease takes at most 1/this of any remaining headroom (at least 2).
+    pub lease_divisor: u64,
+    /// Smallest lease granted; below it (near a limit, or a small cap) admissions take one round
+    /// trip each, so a small budget is never stranded in another replica's unused lease.
+    pub lease_min_slots: u64,
 }
 
 impl RedisConfig {
@@ -100,7 +123,29 @@ impl RedisConfig {
             timeout: Duration::from_millis(500),
             probe_interval: Duration::from_secs(1),
             tls_root_ca_pem: None,
+            admission: AdmissionMode::RoundTrip,
+            lease_ttl: Duration::from_secs(2),
+            lease_max_slots: 64,
+            lease_divisor: 4,
+            lease_min_slots: 16,
         }
+    }
+
+    /// Refuses lease settings that could not keep a lease alive or inside the budget.
+    pub(crate) fn check_lease(&self) -> Result<(), LimitError> {
+        if self.admission == AdmissionMode::Lease
+            && (self.lease_ttl < Duration::from_millis(100)
+                || self.lease_min_slots < 2
+                || self.lease_max_slots < self.lease_min_slots
+                || self.lease_divisor < 2)
+        {
+            return Err(LimitError::Config(
+                "leases need a ttl of at least 100ms, 2 <= min slots <= max slots, and a divisor \
+                 of at least 2"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The ledger layout in force, with a single stream refused on a cluster.

@@ -2,8 +2,9 @@
 -- Every key touched carries the key's hash tag, so the script stays atomic on Redis Cluster.
 -- Time comes from ARGV (never TIME) so callers and tests control it.
 --
--- KEYS[1] reservations hash (request id -> "admit_ms|estimate|w1,w2")
--- KEYS[2] reservation expiry zset (request id -> expires_at_ms)
+-- KEYS[1] reservations hash (request id -> "admit_ms|estimate|w1,w2"; a replica's lease ->
+--         "admit_ms|tokens|w1,w2|slots")
+-- KEYS[2] reservation expiry zset (request id or lease -> expires_at_ms)
 -- KEYS[3] settled marker of the request
 -- KEYS[4] ledger stream
 -- KEYS[5..] one bucket hash per window ("<bucket index>:<metric>" -> amount)
@@ -75,13 +76,29 @@ local function flush()
   staged, staged_keys = {}, {}
 end
 
--- Removes a stored reservation's amounts from the buckets it was counted in.
-local function undo(rec)
-  local admit, est, ws = string.match(rec, '^(%d+)|(%d+)|(.*)$')
-  admit = tonumber(admit)
-  est = tonumber(est)
+-- Splits a stored record: admission time, tokens, window lengths, request slots (1 unless a lease).
+local function parse_rec(rec)
+  local admit, est, ws, slots = string.match(rec, '^(%d+)|(%d+)|([^|]*)|?(%d*)$')
+  return tonumber(admit), tonumber(est), ws, tonumber(slots) or 1
+end
+
+-- Stages sign * (slots requests, tokens input) in the buckets of `admit` of each listed window.
+local function apply_held(ws, admit, slots, tokens, sign)
   for w in string.gmatch(ws, '%d+') do
-    apply(prefix .. w, tonumber(w), admit, { 1, est, est, 0, 0 }, -1)
+    apply(prefix .. w, tonumber(w), admit, { slots, tokens, tokens, 0, 0 }, sign)
+  end
+end
+
+-- Removes a stored reservation's (or lease's) amounts from the buckets it was counted in.
+local function undo(rec)
+  local admit, est, ws, slots = parse_rec(rec)
+  apply_held(ws, admit, slots, est, -1)
+end
+
+-- Extends a key's expiry to at least `ms`: leases live seconds, reservations minutes.
+local function expire_at_least(key, ms)
+  if redis.call('PTTL', key) < ms then
+    redis.call('PEXPIRE', key, int(ms))
   end
 end
 
@@ -159,21 +176,124 @@ local function frees_at(st, w, m, limit)
   return -1
 end
 
-if op == 'admit' or op == 'usage' then
-  -- ARGV[4] reservation ttl, [5] max concurrent (-1 none), [6] request id, [7] estimate,
-  -- [8] window count, then per window: length, then 5 caps (-1 none).
-  purge()
-  local ttl, maxc, id, est, n =
-    tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+-- Reads `n` windows from ARGV after index `at`: per window its length, then 5 caps (-1 none).
+local function windows(at, n)
   local ws = {}
   for j = 1, n do
-    local base = 8 + (j - 1) * 6
+    local base = at + (j - 1) * 6
     local caps = {}
     for m = 1, 5 do
       caps[m] = tonumber(ARGV[base + 1 + m])
     end
     ws[j] = { key = KEYS[4 + j], w = tonumber(ARGV[base + 1]), wtext = ARGV[base + 1], caps = caps }
   end
+  return ws
+end
+
+-- Request slots one lease may hold in total, from sums that leave the lease itself out: at most
+-- 1/k of any remaining headroom, so leases of all replicas together never reach a request cap.
+-- Output tokens and cost are unknown until settlement, so every capped token or cost metric
+-- must keep more than 1/k of its cap left. Below `minl` slots the key is admitted one by one.
+local function lease_room(ws, states, per, maxl, minl, k)
+  local room = maxl
+  for j, win in ipairs(ws) do
+    for m = 1, 5 do
+      local cap = win.caps[m]
+      if cap >= 0 then
+        local left = cap - states[j].used[m]
+        if m == 1 then
+          room = math.min(room, math.floor(left / k))
+        else
+          if left * k <= cap then
+            return 0
+          end
+          if (m == 2 or m == 3) and per > 0 then
+            room = math.min(room, math.floor(left / (per * k)))
+          end
+        end
+      end
+    end
+  end
+  if room < minl then
+    return 0
+  end
+  return room
+end
+
+-- Grows (delta > 0, bounded by lease_room) or shrinks (delta <= 0, giving back `back` tokens) the
+-- lease `id`, re-stamping it at `now` with a fresh expiry. `states` count the lease; it is taken
+-- out of them on the way, so the caller reports usage without this replica's lease. Returns nil
+-- when `must` and the lease is gone (expired and purged), else granted, slots, tokens, expiry.
+local function lease_grant(ws, states, id, delta, per, back, maxl, minl, k, ttl, must)
+  local rec = redis.call('HGET', res_key, id)
+  if must and not rec then
+    return nil
+  end
+  local slots, tokens = 0, 0
+  if rec then
+    local _, t, lws, s = parse_rec(rec)
+    slots, tokens = s, t
+    for j, win in ipairs(ws) do
+      if string.find(',' .. lws .. ',', ',' .. win.wtext .. ',', 1, true) then
+        local u = states[j].used
+        u[1], u[2], u[3] = u[1] - slots, u[2] - tokens, u[3] - tokens
+      end
+    end
+    undo(rec)
+    drop(id)
+  end
+  local granted = 0
+  if delta > 0 then
+    granted = math.max(math.min(delta, lease_room(ws, states, per, maxl, minl, k) - slots), 0)
+    tokens = tokens + granted * per
+  else
+    granted = math.max(delta, -slots)
+    tokens = math.max(tokens - back, 0)
+  end
+  slots = slots + granted
+  local expires = now + ttl
+  if slots > 0 then
+    local lengths = {}
+    for j, win in ipairs(ws) do
+      lengths[j] = win.wtext
+    end
+    local lws = table.concat(lengths, ',')
+    apply_held(lws, now, slots, tokens, 1)
+    redis.call('HSET', res_key, id, ARGV[2] .. '|' .. int(tokens) .. '|' .. lws .. '|' .. int(slots))
+    redis.call('ZADD', exp_key, int(expires), id)
+    expire_at_least(res_key, 2 * ttl)
+    expire_at_least(exp_key, 2 * ttl)
+  else
+    tokens = 0
+  end
+  flush()
+  return granted, slots, tokens, expires
+end
+
+-- Appends every window's sums (used, then resets) to `out`.
+local function sums(out, states)
+  for j = 1, #states do
+    for m = 1, 5 do
+      out[#out + 1] = states[j].used[m]
+    end
+    for m = 1, 5 do
+      out[#out + 1] = states[j].resets[m]
+    end
+  end
+  return out
+end
+
+if op == 'admit' or op == 'usage' then
+  -- ARGV[4] reservation ttl, [5] max concurrent (-1 none), [6] request id, [7] estimate,
+  -- [8] window count, then per window: length, then 5 caps (-1 none); after the windows, the
+  -- lease to grow along with the admission: id ('' none), slots wanted, must exist (1/0),
+  -- lease ttl, max slots, divisor k, min slots.
+  purge()
+  local ttl, maxc, id, est, n =
+    tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+  local ws = windows(8, n)
+  local la = 8 + 6 * n
+  local lease = ARGV[la + 1] or ''
   local reserve = op == 'admit' and redis.call('HEXISTS', res_key, id) == 0
   if reserve and maxc >= 0 then
     local in_flight = redis.call('ZCARD', exp_key)
@@ -221,22 +341,55 @@ if op == 'admit' or op == 'usage' then
     redis.call('HSET', res_key, id, ARGV[2] .. '|' .. ARGV[7] .. '|' .. table.concat(lengths, ','))
     redis.call('ZADD', exp_key, int(now + ttl), id)
     -- The holder of a reservation may die; the hash itself must not outlive its purpose.
-    redis.call('PEXPIRE', res_key, int(2 * ttl))
-    redis.call('PEXPIRE', exp_key, int(2 * ttl))
+    expire_at_least(res_key, 2 * ttl)
+    expire_at_least(exp_key, 2 * ttl)
   end
-  local out = { 1 }
-  for j = 1, n do
-    for m = 1, 5 do
-      out[#out + 1] = states[j].used[m]
+  -- A lease never comes with max_concurrent: in-flight counts must be exact across replicas.
+  local lease_out = { 0, 0, 0, 0 }
+  if op == 'usage' and lease ~= '' then
+    -- What this replica's lease still holds, so its unused part can be left out of the report.
+    local rec = redis.call('HGET', res_key, lease)
+    if rec then
+      local _, tokens, _, slots = parse_rec(rec)
+      lease_out = { 0, slots, tokens, 0 }
     end
-    for m = 1, 5 do
-      out[#out + 1] = states[j].resets[m]
+  elseif reserve and lease ~= '' and maxc < 0 then
+    local g, sl, tk, ex = lease_grant(ws, states, lease, tonumber(ARGV[la + 2]), est, 0,
+      tonumber(ARGV[la + 5]), tonumber(ARGV[la + 7]), tonumber(ARGV[la + 6]), tonumber(ARGV[la + 4]),
+      ARGV[la + 3] == '1')
+    if g == nil then
+      lease_out = { -1, 0, 0, 0 }
+    else
+      lease_out = { g, sl, tk, ex }
     end
+  end
+  local out = sums({ 1 }, states)
+  for _, v in ipairs(lease_out) do
+    out[#out + 1] = v
   end
   return out
+elseif op == 'lease' then
+  -- ARGV[4] lease id, [5] slots delta (signed), [6] tokens per granted slot, [7] tokens given
+  -- back, [8] must exist (1/0), [9] lease ttl, [10] max slots, [11] divisor k, [12] min slots,
+  -- [13] window count, then the windows as in admit.
+  purge()
+  local n = tonumber(ARGV[13])
+  local ws = windows(13, n)
+  local states = {}
+  for j, win in ipairs(ws) do
+    states[j] = scan(win.key, win.w)
+  end
+  local g, sl, tk, ex = lease_grant(ws, states, ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]),
+    tonumber(ARGV[7]), tonumber(ARGV[10]), tonumber(ARGV[12]), tonumber(ARGV[11]), tonumber(ARGV[9]),
+    ARGV[8] == '1')
+  if g == nil then
+    return { 0 }
+  end
+  return sums({ 1, g, sl, tk, ex }, states)
 elseif op == 'settle' then
   -- ARGV[4] marker ttl, [5] request id, [6] admit ms, [7..11] amounts, [12] ledger maxlen
-  -- (0 none), [13] window count, [14..] window lengths, then ledger field/value pairs.
+  -- (0 none), [13] lease it was carved from ('' none), [14] its estimate, [15] window count,
+  -- [16..] window lengths, then ledger field/value pairs.
   purge()
   if redis.call('EXISTS', done_key) == 1 then
     return { 0 }
@@ -244,24 +397,40 @@ elseif op == 'settle' then
   redis.call('SET', done_key, '1', 'PX', ARGV[4])
   local id = ARGV[5]
   local rec = redis.call('HGET', res_key, id)
+  local lease = ARGV[13]
   if rec then
     undo(rec)
     drop(id)
+  elseif lease ~= '' then
+    -- Carved from a lease: the lease stops holding its slot (and estimate) once it is counted.
+    local lrec = redis.call('HGET', res_key, lease)
+    if lrec then
+      local ladmit, tokens, lws, slots = parse_rec(lrec)
+      local est = math.min(tonumber(ARGV[14]), tokens)
+      apply_held(lws, ladmit, 1, est, -1)
+      if slots <= 1 then
+        apply_held(lws, ladmit, 0, tokens - est, -1)
+        drop(lease)
+      else
+        redis.call('HSET', res_key, lease, int(ladmit) .. '|' .. int(tokens - est) .. '|' .. lws
+          .. '|' .. int(slots - 1))
+      end
+    end
   end
   local admit = tonumber(ARGV[6])
   local consumed = { 0, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]) }
   -- The request counts when it was admitted; its tokens and cost when they were consumed.
   local at = math.max(now, admit)
-  local n = tonumber(ARGV[13])
+  local n = tonumber(ARGV[15])
   for j = 1, n do
-    local w = tonumber(ARGV[13 + j])
+    local w = tonumber(ARGV[15 + j])
     apply(KEYS[4 + j], w, admit, { 1, 0, 0, 0, 0 }, 1)
     apply(KEYS[4 + j], w, at, consumed, 1)
   end
   flush()
   if tonumber(ARGV[12]) > 0 then
     local fields = {}
-    for i = 14 + n, #ARGV do
+    for i = 16 + n, #ARGV do
       fields[#fields + 1] = ARGV[i]
     end
     redis.call('XADD', ledger_key, 'MAXLEN', '~', ARGV[12], '*', unpack(fields))

@@ -1,8 +1,10 @@
 //! The Redis backend: one budget shared by every replica, with a policy for when Redis is away.
 
+mod admit;
 mod call;
 mod config;
 mod connection;
+mod lease;
 mod outage;
 mod script;
 mod writes;
@@ -23,28 +25,37 @@ use crate::memory::{MemoryConfig, MemoryLimiter};
 use crate::metrics::{LimiterMetrics, NoMetrics};
 use crate::window::report;
 
-pub use config::{FailurePolicy, RedisConfig, RedisTarget};
+pub use config::{AdmissionMode, FailurePolicy, RedisConfig, RedisTarget};
 pub use outage::Health;
 pub use script::LedgerStreams;
 
 use call::CallError;
 use connection::Connector;
+use lease::LeaseTable;
 use outage::{Outage, PendingOp};
-use script::{CheckArgs, KeyNames};
+use script::{CheckArgs, KeyNames, LeaseAsk};
 
 /// Buffered ops replayed after one successful settlement, so replay never stalls one caller long.
 const REPLAY_BATCH: usize = 64;
 
 /// Limits in Redis (standalone or cluster), shared by every replica.
 pub struct RedisLimiter {
+    core: Arc<Core>,
+    shadow: MemoryLimiter,
+    replaying: AtomicBool,
+}
+
+/// What background lease work shares with the limiter.
+pub(crate) struct Core {
     connector: Connector,
     script: Script,
     config: RedisConfig,
     ledger: LedgerStreams,
-    shadow: MemoryLimiter,
     outage: Outage,
-    replaying: AtomicBool,
     metrics: Arc<dyn LimiterMetrics>,
+    leases: LeaseTable,
+    /// The runtime the limiter was created in, which owns its connections and background work.
+    runtime: tokio::runtime::Handle,
 }
 
 impl RedisLimiter {
@@ -54,6 +65,7 @@ impl RedisLimiter {
             return Err(LimitError::Config("replicas must be at least 1".into()));
         }
         let ledger = config.ledger_streams()?;
+        config.check_lease()?;
         let shadow = MemoryLimiter::with_origin(
             MemoryConfig {
                 reservation_ttl: config.reservation_ttl,
@@ -62,7 +74,9 @@ impl RedisLimiter {
             },
             Origin::Shadow,
         );
-        Ok(Self {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| LimitError::Config("the Redis limiter needs a Tokio runtime".into()))?;
+        let core = Core {
             connector: Connector::new(
                 &config.target,
                 config.timeout,
@@ -70,23 +84,32 @@ impl RedisLimiter {
             )?,
             script: script::script(),
             outage: Outage::new(config.pending_capacity),
+            leases: LeaseTable::new(config.lease_ttl.as_millis() as u64, config.lease_max_slots),
             config,
             ledger,
+            metrics: Arc::new(NoMetrics),
+            runtime,
+        };
+        Ok(Self {
+            core: Arc::new(core),
             shadow,
             replaying: AtomicBool::new(false),
-            metrics: Arc::new(NoMetrics),
         })
     }
 
     /// Reports events to `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<dyn LimiterMetrics>) -> Self {
-        self.metrics = metrics;
+        // Nothing runs in the background before the first admission, so the core is not shared yet.
+        match Arc::get_mut(&mut self.core) {
+            Some(core) => core.metrics = metrics,
+            None => tracing::error!("limiter metrics must be set before the limiter is used"),
+        }
         self
     }
 
     /// Reachability and replay-buffer state.
     pub fn health(&self) -> Health {
-        self.outage.health()
+        self.core.outage.health()
     }
 
     /// Checks that Redis answers, updating [`RedisLimiter::health`].
@@ -94,108 +117,24 @@ impl RedisLimiter {
         let cmd = redis::cmd("PING");
         let started = Instant::now();
         let result = self
+            .core
             .bounded(async {
-                let mut conn = self.connector.get().await?;
+                let mut conn = self.core.connector.get().await?;
                 cmd.query_async::<String>(&mut conn).await
             })
             .await;
-        self.observe("ping", started, &result, None);
+        self.core.observe("ping", started, &result, None);
         result.map(|_| ()).map_err(|e| match e {
             CallError::Down(e) => LimitError::Unavailable(e),
             CallError::Store(e) => LimitError::Store(e),
         })
-    }
-
-    /// The shadow budget: every cap divided among the replicas, never below one.
-    fn shadow_limits(&self, limits: &KeyLimits) -> KeyLimits {
-        let n = u64::from(self.config.replicas);
-        let share = |cap: u64| if cap == 0 { 0 } else { (cap / n).max(1) };
-        let mut out = limits.clone();
-        for w in &mut out.windows {
-            for cap in [
-                &mut w.requests,
-                &mut w.tokens,
-                &mut w.input_tokens,
-                &mut w.output_tokens,
-                &mut w.cost_micros,
-            ] {
-                *cap = cap.map(share);
-            }
-        }
-        out.max_concurrent = out
-            .max_concurrent
-            .map(|c| u32::try_from(share(u64::from(c))).unwrap_or(c));
-        out
     }
 }
 
 #[async_trait]
 impl Limiter for RedisLimiter {
     async fn admit(&self, req: AdmitRequest<'_>) -> Result<Admission, LimitError> {
-        let limits = req.limits.normalised()?;
-        if limits.is_unlimited() {
-            // Nothing to hold: the in-process path answers without a round trip.
-            self.metrics.admitted(Origin::Untracked);
-            return self.shadow.admit(req).await;
-        }
-        let now_ms = to_ms(req.now);
-        let args = CheckArgs {
-            reserve: true,
-            limits: &limits,
-            request_id: req.request_id,
-            estimated: req.estimated_input_tokens,
-            now_ms,
-            reservation_ttl_ms: self.config.reservation_ttl.as_millis() as u64,
-        };
-        let names = KeyNames::new(req.key);
-        let inv = script::check(&self.script, &names, &self.ledger, &args);
-        let reply = match self.run("admit", &inv, Some(now_ms)).await {
-            Ok(reply) => reply,
-            Err(CallError::Store(e)) => return Err(LimitError::Store(e)),
-            Err(CallError::Down(e)) => {
-                if self.config.policy == FailurePolicy::FailClosed {
-                    return Err(LimitError::Unavailable(e));
-                }
-                let shadow_limits = self.shadow_limits(&limits);
-                let admission = self
-                    .shadow
-                    .admit(AdmitRequest {
-                        limits: &shadow_limits,
-                        ..req
-                    })
-                    .await?;
-                match &admission {
-                    Admission::Admitted { .. } => self.metrics.admitted(Origin::Shadow),
-                    Admission::Rejected(r) => self.metrics.rejected(r),
-                }
-                return Ok(admission);
-            }
-        };
-        match script::parse_check(&reply, &limits, now_ms)? {
-            Ok(sums) => {
-                self.metrics.admitted(Origin::Shared);
-                Ok(Admission::Admitted {
-                    reservation: Reservation {
-                        key: req.key.clone(),
-                        request_id: req.request_id.to_string(),
-                        admitted_at_ms: now_ms,
-                        estimated_input_tokens: req.estimated_input_tokens,
-                        windows_ms: limits
-                            .windows
-                            .iter()
-                            .map(|w| w.window.as_millis() as u64)
-                            .collect(),
-                        cache_read_weight_permille: limits.cache_read_weight_permille,
-                        origin: Origin::Shared,
-                    },
-                    windows: report(&limits, &sums),
-                })
-            }
-            Err(rejection) => {
-                self.metrics.rejected(&rejection);
-                Ok(Admission::Rejected(rejection))
-            }
-        }
+        self.admit_shared(req).await
     }
 
     async fn settle(
@@ -208,6 +147,12 @@ impl Limiter for RedisLimiter {
             // Frees the shadow budget; the shared budget still learns of the usage below.
             self.shadow.settle(reservation, settlement, now).await?;
         }
+        if let Some(lease) = &reservation.lease {
+            // Redis shrinks the lease in the settle step; this replica stops counting the slot.
+            self.core
+                .leases
+                .settled(&reservation.key, lease, &reservation.request_id);
+        }
         let now_ms = to_ms(now);
         let outcome = match self
             .settle_shared(reservation, settlement, now_ms, true)
@@ -217,18 +162,18 @@ impl Limiter for RedisLimiter {
             Err(CallError::Store(e)) => return Err(LimitError::Store(e)),
             // Whatever the policy, the request was served: its usage must reach the budget.
             Err(CallError::Down(_)) => {
-                let queued = self.outage.push(PendingOp::Settle {
+                let queued = self.core.outage.push(PendingOp::Settle {
                     reservation: reservation.clone(),
                     settlement: Box::new(settlement.clone()),
                     now_ms,
                 });
                 if !queued {
-                    self.metrics.settlement_dropped();
+                    self.core.metrics.settlement_dropped();
                 }
                 SettleOutcome::Deferred
             }
         };
-        self.metrics.settled(outcome);
+        self.core.metrics.settled(outcome);
         if outcome != SettleOutcome::Deferred {
             self.replay(REPLAY_BATCH).await;
         }
@@ -238,6 +183,15 @@ impl Limiter for RedisLimiter {
     async fn release(&self, reservation: &Reservation, now: SystemTime) -> Result<(), LimitError> {
         match reservation.origin {
             Origin::Untracked => {}
+            // The slot goes back to this replica's lease; a lease already gone frees it in Redis
+            // when it expires. Nothing is billed either way.
+            Origin::Shared if reservation.lease.is_some() => {
+                if let Some(lease) = &reservation.lease {
+                    self.core
+                        .leases
+                        .released(&reservation.key, lease, &reservation.request_id);
+                }
+            }
             Origin::Shadow => self.shadow.release(reservation, now).await?,
             Origin::Shared | Origin::Local => {
                 let now_ms = to_ms(now);
@@ -246,7 +200,7 @@ impl Limiter for RedisLimiter {
                     Err(CallError::Store(e)) => return Err(LimitError::Store(e)),
                     // Dropping it when the buffer is full is harmless: the reservation expires.
                     Err(CallError::Down(_)) => {
-                        self.outage.push(PendingOp::Release {
+                        self.core.outage.push(PendingOp::Release {
                             reservation: reservation.clone(),
                             now_ms,
                         });
@@ -254,7 +208,7 @@ impl Limiter for RedisLimiter {
                 }
             }
         }
-        self.metrics.released();
+        self.core.metrics.released();
         Ok(())
     }
 
@@ -269,23 +223,41 @@ impl Limiter for RedisLimiter {
             return Ok(Vec::new());
         }
         let now_ms = to_ms(now);
+        let own = self.core.leases.unused(key, &limits, now_ms);
         let args = CheckArgs {
             reserve: false,
             limits: &limits,
             request_id: "",
             estimated: 0,
             now_ms,
-            reservation_ttl_ms: self.config.reservation_ttl.as_millis() as u64,
+            reservation_ttl_ms: self.core.config.reservation_ttl.as_millis() as u64,
+            lease: own.as_ref().map(|(id, _, _)| LeaseAsk {
+                id,
+                slots: 0,
+                must_exist: true,
+                ttl_ms: 0,
+                max_slots: 0,
+                divisor: 0,
+                min_slots: 0,
+            }),
         };
         let names = KeyNames::new(key);
-        let inv = script::check(&self.script, &names, &self.ledger, &args);
-        match self.run("usage", &inv, Some(now_ms)).await {
+        let inv = script::check(&self.core.script, &names, &self.core.ledger, &args);
+        match self.core.run("usage", &inv, Some(now_ms)).await {
             Ok(reply) => match script::parse_check(&reply, &limits, now_ms)? {
-                Ok(sums) => Ok(report(&limits, &sums)),
+                Ok((mut sums, [_, slots, tokens, _])) => {
+                    if let Some((_, free_slots, free_tokens)) = own {
+                        // Only what Redis still holds of the lease can be left out.
+                        let held = |v: i64| u64::try_from(v).unwrap_or(0);
+                        let unused = (free_slots.min(held(slots)), free_tokens.min(held(tokens)));
+                        lease::leave_out(&mut sums, unused);
+                    }
+                    Ok(report(&limits, &sums))
+                }
                 Err(_) => Err(LimitError::Store("usage read was rejected".into())),
             },
             Err(CallError::Store(e)) => Err(LimitError::Store(e)),
-            Err(CallError::Down(e)) => match self.config.policy {
+            Err(CallError::Down(e)) => match self.core.config.policy {
                 FailurePolicy::FailClosed => Err(LimitError::Unavailable(e)),
                 FailurePolicy::FailOpen => {
                     let shadow = self.shadow_limits(&limits);

@@ -138,6 +138,7 @@ mod tests {
             windows_ms: vec![],
             cache_read_weight_permille: 0,
             origin: crate::Origin::Shared,
+            lease: None,
         }
     }
 

@@ -55,7 +55,7 @@ impl KeyNames {
     }
 
     /// Starts an invocation with the fixed keys and the first three arguments.
-    fn invocation<'a>(
+    pub(crate) fn invocation<'a>(
         &self,
         script: &'a Script,
         op: &str,
@@ -74,7 +74,7 @@ impl KeyNames {
         inv
     }
 
-    fn window_key(&self, window_ms: u64) -> String {
+    pub(crate) fn window_key(&self, window_ms: u64) -> String {
         format!("{}{window_ms}", self.window_prefix())
     }
 }
@@ -87,6 +87,31 @@ pub(crate) struct CheckArgs<'a> {
     pub estimated: u64,
     pub now_ms: u64,
     pub reservation_ttl_ms: u64,
+    /// The lease to grow along with the admission.
+    pub lease: Option<LeaseAsk<'a>>,
+}
+
+/// A lease to grant or grow in the same atomic step as an admission.
+pub(crate) struct LeaseAsk<'a> {
+    pub id: &'a str,
+    pub slots: u64,
+    pub must_exist: bool,
+    pub ttl_ms: u64,
+    pub max_slots: u64,
+    pub divisor: u64,
+    pub min_slots: u64,
+}
+
+/// Appends each window's length and caps, the layout every op that checks caps reads.
+pub(crate) fn window_args(inv: &mut ScriptInvocation<'_>, names: &KeyNames, limits: &KeyLimits) {
+    inv.arg(limits.windows.len());
+    for w in &limits.windows {
+        let window_ms = w.window.as_millis() as u64;
+        inv.key(names.window_key(window_ms)).arg(window_ms);
+        for cap in w.caps() {
+            inv.arg(cap.map_or(-1, |c| i64::try_from(c).unwrap_or(i64::MAX)));
+        }
+    }
 }
 
 pub(crate) fn check<'a>(
@@ -100,15 +125,19 @@ pub(crate) fn check<'a>(
     inv.arg(a.reservation_ttl_ms)
         .arg(a.limits.max_concurrent.map_or(-1, i64::from))
         .arg(a.request_id)
-        .arg(a.estimated)
-        .arg(a.limits.windows.len());
-    for w in &a.limits.windows {
-        let window_ms = w.window.as_millis() as u64;
-        inv.key(names.window_key(window_ms)).arg(window_ms);
-        for cap in w.caps() {
-            inv.arg(cap.map_or(-1, |c| i64::try_from(c).unwrap_or(i64::MAX)));
-        }
-    }
+        .arg(a.estimated);
+    window_args(&mut inv, names, a.limits);
+    match &a.lease {
+        Some(l) => inv
+            .arg(l.id)
+            .arg(l.slots)
+            .arg(u8::from(l.must_exist))
+            .arg(l.ttl_ms)
+            .arg(l.max_slots)
+            .arg(l.divisor)
+            .arg(l.min_slots),
+        None => inv.arg("").arg(0).arg(0).arg(0).arg(0).arg(0).arg(0),
+    };
     inv
 }
 
@@ -122,6 +151,9 @@ pub(crate) struct SettleArgs<'a> {
     pub marker_ttl_ms: u64,
     pub ledger_maxlen: u64,
     pub record: &'a LedgerRecord,
+    /// The lease the request was carved from, and its estimate, which the lease stops holding.
+    pub lease: Option<&'a str>,
+    pub estimated: u64,
 }
 
 pub(crate) fn settle<'a>(
@@ -141,6 +173,8 @@ pub(crate) fn settle<'a>(
         .arg(a.admitted_at_ms)
         .arg(&a.amounts[..])
         .arg(maxlen)
+        .arg(a.lease.unwrap_or(""))
+        .arg(a.estimated)
         .arg(a.windows_ms.len());
     for w in a.windows_ms {
         inv.key(names.window_key(*w)).arg(*w);
@@ -165,27 +199,43 @@ pub(crate) fn release<'a>(
     inv
 }
 
-/// Decodes the reply of `admit`/`usage`: per-window sums, or why the request was rejected.
+/// What an admission did to the lease it asked for: `[granted (-1: gone), slots, tokens, expiry]`.
+pub(crate) type LeaseReply = [i64; 4];
+
+/// Decodes per-window sums (used, then resets) from a reply slice.
+pub(crate) fn parse_sums(flat: &[i64], windows: usize) -> Option<WindowSums> {
+    if flat.len() != 10 * windows {
+        return None;
+    }
+    let mut sums = Vec::with_capacity(windows);
+    for chunk in flat.chunks(10) {
+        let mut used = [0u64; 5];
+        let mut resets = [0u64; 5];
+        for (m, (used, resets)) in used.iter_mut().zip(&mut resets).enumerate() {
+            // A lease given back concurrently can leave a transiently negative sum.
+            *used = u64::try_from(chunk[m]).unwrap_or(0);
+            *resets = u64::try_from(chunk[5 + m]).ok()?;
+        }
+        sums.push((used, resets));
+    }
+    Some(sums)
+}
+
+/// Decodes the reply of `admit`/`usage`: per-window sums and the lease answer, or why the
+/// request was rejected.
 pub(crate) fn parse_check(
     reply: &[i64],
     limits: &KeyLimits,
     now_ms: u64,
-) -> Result<Result<WindowSums, Rejection>, LimitError> {
+) -> Result<Result<(WindowSums, LeaseReply), Rejection>, LimitError> {
     let bad = || LimitError::Store(format!("unexpected limiter reply {reply:?}"));
     let u = |v: i64| u64::try_from(v).map_err(|_| bad());
+    let n = limits.windows.len();
     match reply.first() {
-        Some(1) if reply.len() == 1 + 10 * limits.windows.len() => {
-            let mut sums = Vec::with_capacity(limits.windows.len());
-            for chunk in reply[1..].chunks(10) {
-                let mut used = [0u64; 5];
-                let mut resets = [0u64; 5];
-                for (m, (used, resets)) in used.iter_mut().zip(&mut resets).enumerate() {
-                    *used = u(chunk[m])?;
-                    *resets = u(chunk[5 + m])?;
-                }
-                sums.push((used, resets));
-            }
-            Ok(Ok(sums))
+        Some(1) if reply.len() == 1 + 10 * n + 4 => {
+            let sums = parse_sums(&reply[1..1 + 10 * n], n).ok_or_else(bad)?;
+            let tail = &reply[1 + 10 * n..];
+            Ok(Ok((sums, [tail[0], tail[1], tail[2], tail[3]])))
         }
         Some(2) if reply.len() == 3 => Ok(Err(Rejection::TooManyConcurrent {
             limit: u32::try_from(reply[1]).map_err(|_| bad())?,

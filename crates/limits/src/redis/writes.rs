@@ -19,12 +19,14 @@ impl RedisLimiter {
     }
 
     pub(crate) async fn replay(&self, max: usize) -> usize {
-        if self.outage.is_idle() || self.replaying.swap(true, Ordering::AcqRel) {
+        if self.core.outage.is_idle() || self.replaying.swap(true, Ordering::AcqRel) {
             return 0;
         }
         let mut done = 0;
         while done < max {
-            let Some(op) = self.outage.pop() else { break };
+            let Some(op) = self.core.outage.pop() else {
+                break;
+            };
             let result = match &op {
                 PendingOp::Settle {
                     reservation,
@@ -33,7 +35,7 @@ impl RedisLimiter {
                 } => self
                     .settle_shared(reservation, settlement, *now_ms, false)
                     .await
-                    .map(|outcome| self.metrics.settlement_replayed(outcome)),
+                    .map(|outcome| self.core.metrics.settlement_replayed(outcome)),
                 PendingOp::Release {
                     reservation,
                     now_ms,
@@ -42,14 +44,14 @@ impl RedisLimiter {
             match result {
                 Ok(()) => done += 1,
                 Err(CallError::Down(_)) => {
-                    self.outage.unpop(op);
+                    self.core.outage.unpop(op);
                     break;
                 }
                 Err(CallError::Store(e)) => {
                     // Replaying it again would fail the same way; keeping it would block the rest.
                     tracing::error!(error = %e, "dropping a buffered limiter write Redis rejected");
                     if matches!(op, PendingOp::Settle { .. }) {
-                        self.metrics.settlement_dropped();
+                        self.core.metrics.settlement_dropped();
                     }
                 }
             }
@@ -77,15 +79,20 @@ impl RedisLimiter {
             now_ms,
             marker_ttl_ms: settled_marker_ttl_ms(
                 &reservation.windows_ms,
-                self.config.reservation_ttl.as_millis() as u64,
-                self.config.replay_horizon.as_millis() as u64,
+                self.core.config.reservation_ttl.as_millis() as u64,
+                self.core.config.replay_horizon.as_millis() as u64,
             ),
-            ledger_maxlen: self.config.ledger_maxlen,
+            ledger_maxlen: self.core.config.ledger_maxlen,
             record: &record,
+            lease: reservation.lease.as_deref(),
+            estimated: reservation.estimated_input_tokens,
         };
         let names = KeyNames::new(&reservation.key);
-        let inv = script::settle(&self.script, &names, &self.ledger, &args);
-        let reply = self.run("settle", &inv, live.then_some(now_ms)).await?;
+        let inv = script::settle(&self.core.script, &names, &self.core.ledger, &args);
+        let reply = self
+            .core
+            .run("settle", &inv, live.then_some(now_ms))
+            .await?;
         match reply.first() {
             Some(1) => Ok(SettleOutcome::Settled),
             Some(0) => Ok(SettleOutcome::Duplicate),
@@ -103,13 +110,14 @@ impl RedisLimiter {
     ) -> Result<(), CallError> {
         let names = KeyNames::new(&reservation.key);
         let inv = script::release(
-            &self.script,
+            &self.core.script,
             &names,
-            &self.ledger,
+            &self.core.ledger,
             &reservation.request_id,
             now_ms,
         );
-        self.run("release", &inv, live.then_some(now_ms))
+        self.core
+            .run("release", &inv, live.then_some(now_ms))
             .await
             .map(|_| ())
     }

@@ -1,6 +1,7 @@
 //! Integration tests: the shared behaviour suite on every backend, and Redis-only scenarios.
 
 mod cluster;
+mod lease;
 mod ledger;
 mod outage;
 mod replicas;
@@ -28,6 +29,7 @@ macro_rules! run_suite_everywhere {
     ($($case:ident),* $(,)?) => {
         run_suite!(memory_backend, crate::support::memory, [$($case),*]);
         run_suite!(redis_backend, crate::support::redis, [$($case),*]);
+        run_suite!(redis_lease_backend, crate::support::redis_leased, [$($case),*]);
     };
 }
 

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytespike_limits::{
-    Admission, AdmitRequest, KeyId, KeyLimits, Limiter, MemoryConfig, MemoryLimiter, Metric,
-    RedisConfig, RedisLimiter, RedisTarget, Rejection, Reservation, Settlement, Usage, WindowLimit,
-    WindowUsage,
+    Admission, AdmissionMode, AdmitRequest, KeyId, KeyLimits, Limiter, MemoryConfig, MemoryLimiter,
+    Metric, RedisConfig, RedisLimiter, RedisTarget, Rejection, Reservation, Settlement, Usage,
+    WindowLimit, WindowUsage,
 };
 
 use crate::server::RedisServer;
@@ -158,6 +158,25 @@ pub fn redis_config(url: &str) -> RedisConfig {
 pub fn redis() -> Backend {
     let server = RedisServer::start();
     let limiter = RedisLimiter::new(redis_config(&server.url())).expect("redis limiter");
+    Backend {
+        limiter: Arc::new(limiter),
+        _server: Some(server),
+    }
+}
+
+/// Test settings for a limiter on `url` that admits from leases.
+pub fn lease_config(url: &str) -> RedisConfig {
+    let mut config = redis_config(url);
+    config.admission = AdmissionMode::Lease;
+    // Lease even small test budgets, so every scenario exercises leases near its limit.
+    config.lease_min_slots = 2;
+    config
+}
+
+/// The Redis backend on a fresh server, admitting from leases.
+pub fn redis_leased() -> Backend {
+    let server = RedisServer::start();
+    let limiter = RedisLimiter::new(lease_config(&server.url())).expect("redis limiter");
     Backend {
         limiter: Arc::new(limiter),
         _server: Some(server),
