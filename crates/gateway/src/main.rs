@@ -23,6 +23,11 @@ use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 use prometheus::Registry;
 
+/// mimalloc returns freed pages to the system and keeps per-thread heaps from fragmenting under
+/// the mix of short-lived request buffers and long-lived state a proxy makes.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     if let Some(cli::Command::Crds) = cli.command {
@@ -79,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         max_body_bytes: cli.max_body_bytes,
         cache_read_weight_permille,
         client_body_timeout: cli.client_body_timeout,
+        json_access_log: cli.log_format == "json",
     };
     let drain = drain::Drain {
         ready: ready.clone(),

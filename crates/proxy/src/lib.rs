@@ -4,6 +4,7 @@
 //! [`Gateway`] implements Pingora's `ProxyHttp`; each hook is a few lines that delegate to the
 //! module named after its phase, and all per-request state lives in [`RequestCtx`].
 
+mod access_log;
 pub mod budget;
 pub mod context;
 mod fail;
@@ -44,6 +45,8 @@ pub struct ProxySettings {
     pub cache_read_weight_permille: u32,
     /// Longest pause while a client sends its request body.
     pub client_body_timeout: std::time::Duration,
+    /// Access-log lines as JSON objects (else through the text logger).
+    pub json_access_log: bool,
 }
 
 impl Default for ProxySettings {
@@ -52,6 +55,7 @@ impl Default for ProxySettings {
             max_body_bytes: 32 * 1024 * 1024,
             cache_read_weight_permille: 0,
             client_body_timeout: std::time::Duration::from_secs(60),
+            json_access_log: true,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The logging phase: one JSON access-log line and the metrics of a finished request.
+//! The logging phase: one access-log line and the metrics of a finished request.
 
 use bytespike_protocol::{Dialect, ErrorKind, Usage};
 use pingora_error::Error;
@@ -7,7 +7,7 @@ use pingora_proxy::Session;
 use crate::context::{Handling, RequestCtx};
 use crate::metrics::status_class;
 use crate::target::upstream_dialect;
-use crate::{budget, fail, Gateway};
+use crate::{access_log, budget, fail, Gateway};
 
 /// Records the finished request. Usage counts only for successful responses: a failure bills
 /// nothing, and a stream cut short bills what was generated up to the cut.
@@ -142,35 +142,133 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
         m.record_windows(&key.id, &ctx.windows);
     }
 
+    if !access_log::enabled() {
+        return;
+    }
     let header = session.req_header();
-    tracing::info!(
-        target: "access",
-        request_id = %ctx.request_id,
-        key = ctx.key.as_ref().map_or("", |k| k.id.as_str()),
-        method = %header.method,
-        path = header.uri.path(),
-        client_protocol = client_label,
-        upstream_protocol = upstream_label,
-        route = route_kind,
-        requested_model = ctx.requested_model.as_deref().unwrap_or(""),
+    let error_label = ctx
+        .error
+        .as_ref()
+        .map(|e| e.kind.metric_label())
+        .or_else(|| error.map(|_| "proxy"))
+        .unwrap_or("");
+    let line = AccessLine {
+        request_id: &ctx.request_id,
+        key: ctx.key.as_ref().map_or("", |k| k.id.as_str()),
+        method: header.method.as_str(),
+        path: header.uri.path(),
+        client_protocol: client_label,
+        upstream_protocol: upstream_label,
+        route: route_kind,
+        requested_model: ctx.requested_model.as_deref().unwrap_or(""),
         model,
-        upstream_model = target.map_or("", |t| t.model.as_str()),
+        upstream_model: target.map_or("", |t| t.model.as_str()),
         provider,
         status,
-        upstream_status = ctx.upstream_status.unwrap_or(0),
-        error = ctx.error.as_ref().map(|e| e.kind.metric_label()).or_else(|| error.map(|_| "proxy")).unwrap_or(""),
-        stream = ctx.stream,
-        failovers = ctx.failovers,
-        duration_ms = duration.as_secs_f64() * 1000.0,
-        ttfb_ms = ttfb.map_or(0.0, |t| t.as_secs_f64() * 1000.0),
-        input_tokens = usage.input_tokens,
-        output_tokens = usage.output_tokens,
-        cache_read_tokens = usage.cache_read_tokens,
-        cache_write_tokens = usage.cache_write_tokens,
-        reasoning_tokens = usage.reasoning_tokens,
-        cost_usd = cost_micros as f64 / 1_000_000.0,
-        "request"
-    );
+        upstream_status: ctx.upstream_status.unwrap_or(0),
+        error: error_label,
+        stream: ctx.stream,
+        failovers: ctx.failovers,
+        duration_ms: duration.as_secs_f64() * 1000.0,
+        ttfb_ms: ttfb.map_or(0.0, |t| t.as_secs_f64() * 1000.0),
+        usage: &usage,
+        cost_usd: cost_micros as f64 / 1_000_000.0,
+    };
+    if gw.settings.json_access_log {
+        line.write_json();
+    } else {
+        line.write_text();
+    }
+}
+
+/// Everything the access log says about one request.
+struct AccessLine<'a> {
+    request_id: &'a str,
+    key: &'a str,
+    method: &'a str,
+    path: &'a str,
+    client_protocol: &'a str,
+    upstream_protocol: &'a str,
+    route: &'a str,
+    requested_model: &'a str,
+    model: &'a str,
+    upstream_model: &'a str,
+    provider: &'a str,
+    status: u16,
+    upstream_status: u16,
+    error: &'a str,
+    stream: bool,
+    failovers: u32,
+    duration_ms: f64,
+    ttfb_ms: f64,
+    usage: &'a Usage,
+    cost_usd: f64,
+}
+
+impl AccessLine<'_> {
+    fn write_json(&self) {
+        use access_log::Field::{Bool, Str, F64, U64};
+        let u = self.usage;
+        access_log::write(&[
+            ("request_id", Str(self.request_id)),
+            ("key", Str(self.key)),
+            ("method", Str(self.method)),
+            ("path", Str(self.path)),
+            ("client_protocol", Str(self.client_protocol)),
+            ("upstream_protocol", Str(self.upstream_protocol)),
+            ("route", Str(self.route)),
+            ("requested_model", Str(self.requested_model)),
+            ("model", Str(self.model)),
+            ("upstream_model", Str(self.upstream_model)),
+            ("provider", Str(self.provider)),
+            ("status", U64(self.status.into())),
+            ("upstream_status", U64(self.upstream_status.into())),
+            ("error", Str(self.error)),
+            ("stream", Bool(self.stream)),
+            ("failovers", U64(self.failovers.into())),
+            ("duration_ms", F64(self.duration_ms)),
+            ("ttfb_ms", F64(self.ttfb_ms)),
+            ("input_tokens", U64(u.input_tokens)),
+            ("output_tokens", U64(u.output_tokens)),
+            ("cache_read_tokens", U64(u.cache_read_tokens)),
+            ("cache_write_tokens", U64(u.cache_write_tokens)),
+            ("reasoning_tokens", U64(u.reasoning_tokens)),
+            ("cost_usd", F64(self.cost_usd)),
+        ]);
+    }
+
+    /// The human-readable form, for `--log-format text`, through the ordinary logger.
+    fn write_text(&self) {
+        let u = self.usage;
+        tracing::info!(
+            target: "access",
+            request_id = self.request_id,
+            key = self.key,
+            method = self.method,
+            path = self.path,
+            client_protocol = self.client_protocol,
+            upstream_protocol = self.upstream_protocol,
+            route = self.route,
+            requested_model = self.requested_model,
+            model = self.model,
+            upstream_model = self.upstream_model,
+            provider = self.provider,
+            status = self.status,
+            upstream_status = self.upstream_status,
+            error = self.error,
+            stream = self.stream,
+            failovers = self.failovers,
+            duration_ms = self.duration_ms,
+            ttfb_ms = self.ttfb_ms,
+            input_tokens = u.input_tokens,
+            output_tokens = u.output_tokens,
+            cache_read_tokens = u.cache_read_tokens,
+            cache_write_tokens = u.cache_write_tokens,
+            reasoning_tokens = u.reasoning_tokens,
+            cost_usd = self.cost_usd,
+            "request"
+        );
+    }
 }
 
 fn record_tokens(gw: &Gateway, provider: &str, model: &str, usage: &Usage) {
