@@ -6,7 +6,8 @@
 //! `cargo bench -p bytespike-gateway --bench limits_overhead` (release build). It starts the fake
 //! provider, a redis-server and two gateways on loopback ports, then sends sequential requests,
 //! interleaving the two setups round by round. `BENCH_REQUESTS` sets requests per round (default
-//! 2000), `BENCH_ROUNDS` the rounds (default 5).
+//! 2000), `BENCH_ROUNDS` the rounds (default 5). `BENCH_BASELINE_GATEWAY=<path>` adds the leased
+//! setup run by another build of the gateway, so a change is compared in the same run.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -130,6 +131,14 @@ spec:
 }
 
 fn start_gateway(config: &Path, extra: &[&str]) -> (Proc, String) {
+    start_gateway_bin(
+        Path::new(env!("CARGO_BIN_EXE_bytespike-gateway")),
+        config,
+        extra,
+    )
+}
+
+fn start_gateway_bin(bin: &Path, config: &Path, extra: &[&str]) -> (Proc, String) {
     let (port, admin) = (free_port(), free_port());
     let mut args = vec![
         "--config".to_string(),
@@ -142,7 +151,7 @@ fn start_gateway(config: &Path, extra: &[&str]) -> (Proc, String) {
         "1".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let child = Command::new(env!("CARGO_BIN_EXE_bytespike-gateway"))
+    let child = Command::new(bin)
         .args(&args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -208,6 +217,13 @@ fn main() {
         &["--redis-url", &redis_url, "--limits-admission", "lease"],
     );
     let (_in_process, plain_gw) = start_gateway(dir.path(), &[]);
+    let baseline = std::env::var_os("BENCH_BASELINE_GATEWAY").map(|bin| {
+        start_gateway_bin(
+            Path::new(&bin),
+            dir.path(),
+            &["--redis-url", &redis_url, "--limits-admission", "lease"],
+        )
+    });
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -215,31 +231,43 @@ fn main() {
         .unwrap();
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let (mut base, mut limited, mut leased) = (Vec::new(), Vec::new(), Vec::new());
+    let mut baseline_leased = Vec::new();
     runtime.block_on(async {
         // Warm both paths (connections, script load) before measuring.
         round(&client, &plain_gw, PLAIN_KEY, 200, &mut Vec::new()).await;
         round(&client, &redis_gw, LIMITED_KEY, 200, &mut Vec::new()).await;
         round(&client, &lease_gw, LIMITED_KEY, 200, &mut Vec::new()).await;
+        if let Some((_, url)) = &baseline {
+            round(&client, url, LIMITED_KEY, 200, &mut Vec::new()).await;
+        }
         for _ in 0..rounds {
             round(&client, &plain_gw, PLAIN_KEY, requests, &mut base).await;
             round(&client, &redis_gw, LIMITED_KEY, requests, &mut limited).await;
             round(&client, &lease_gw, LIMITED_KEY, requests, &mut leased).await;
+            if let Some((_, url)) = &baseline {
+                round(&client, url, LIMITED_KEY, requests, &mut baseline_leased).await;
+            }
         }
     });
     base.sort();
     limited.sort();
     leased.sort();
+    baseline_leased.sort();
     println!(
         "requests per setup: {} ({} rounds, interleaved, concurrency 1)",
         base.len(),
         rounds
     );
     println!("{:<40} {:>10} {:>10}", "setup", "p50", "p99");
-    for (name, lat) in [
+    let mut setups = vec![
         ("no limits (in process, untracked key)", &base),
         ("3 windows in Redis, round trip", &limited),
         ("3 windows in Redis, leased", &leased),
-    ] {
+    ];
+    if baseline.is_some() {
+        setups.push(("3 windows in Redis, leased, baseline", &baseline_leased));
+    }
+    for (name, lat) in setups.iter().copied() {
         println!(
             "{:<40} {:>10.1?} {:>10.1?}",
             name,
@@ -249,7 +277,11 @@ fn main() {
     }
     let ratio =
         |lat: &[Duration], p| percentile(lat, p).as_secs_f64() / percentile(&base, p).as_secs_f64();
-    for (name, lat) in [("round trip", &limited), ("leased", &leased)] {
+    let mut ratios = vec![("round trip", &limited), ("leased", &leased)];
+    if baseline.is_some() {
+        ratios.push(("leased, baseline", &baseline_leased));
+    }
+    for (name, lat) in ratios {
         println!(
             "ratio {name} / without: p50 {:.2}x, p99 {:.2}x",
             ratio(lat, 0.5),

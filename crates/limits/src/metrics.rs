@@ -21,6 +21,9 @@ pub trait LimiterMetrics: Send + Sync {
     fn settlement_dropped(&self) {}
     /// One Redis round trip ended; `op` is `admit`, `usage`, `settle`, `release` or `ping`.
     fn redis_round_trip(&self, _op: &'static str, _latency: Duration, _ok: bool) {}
+    /// One pipeline of `size` settlements and releases went to Redis (one write, one read); each
+    /// member still reports its own [`LimiterMetrics::redis_round_trip`].
+    fn redis_batch(&self, _size: usize) {}
 }
 
 /// Metrics hooks that discard everything.

@@ -81,20 +81,12 @@ pub(crate) fn frees_at_ms(
     None
 }
 
-/// How long a settled marker lives: the longest window and its bucket (after which a replayed
-/// settlement could no longer change any count), plus the reservation TTL and the replay horizon
-/// (how late a buffered settlement may still arrive).
-pub(crate) fn settled_marker_ttl_ms(
-    windows_ms: &[u64],
-    reservation_ttl_ms: u64,
-    replay_horizon_ms: u64,
-) -> u64 {
-    let longest = windows_ms
-        .iter()
-        .map(|w| w + bucket_ms(*w))
-        .max()
-        .unwrap_or(0);
-    longest + reservation_ttl_ms + replay_horizon_ms
+/// How long a settled marker lives: as long as a second settlement of the same request can
+/// still arrive, which is a settlement buffered while the store was unreachable, replayed within
+/// the replay horizon of its reservation's life. The windows do not matter: a marker kept for a
+/// 7-day window would cost the store one key per request of the last week.
+pub(crate) fn settled_marker_ttl_ms(reservation_ttl_ms: u64, replay_horizon_ms: u64) -> u64 {
+    reservation_ttl_ms.saturating_add(replay_horizon_ms)
 }
 
 /// Turns per-window sums into the public per-window, per-metric report.

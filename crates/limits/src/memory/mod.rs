@@ -170,7 +170,6 @@ impl Limiter for MemoryLimiter {
             .usage
             .amounts(reservation.cache_read_weight_permille);
         let marker_ttl_ms = settled_marker_ttl_ms(
-            &reservation.windows_ms,
             Self::ms(self.config.reservation_ttl),
             Self::ms(self.config.replay_horizon),
         );

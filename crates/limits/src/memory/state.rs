@@ -213,6 +213,14 @@ impl KeyState {
             .insert(settle.request_id.to_string(), marker_expiry);
         self.settled_expiry
             .insert((marker_expiry, settle.request_id.to_string()));
+        if self.settled.len() > MAX_SETTLED_MARKERS {
+            // In process every request is settled once by its caller and nothing is replayed
+            // into this backend, so only recent duplicates need catching; a marker per request
+            // for the whole TTL would grow without bound under a busy key.
+            if let Some((_, oldest)) = self.settled_expiry.pop_first() {
+                self.settled.remove(&oldest);
+            }
+        }
         self.drop_held(settle.request_id, now_ms);
         // The request counts when it was admitted; its tokens and cost when they were consumed.
         let request: Amounts = [1, 0, 0, 0, 0];
@@ -232,6 +240,9 @@ impl KeyState {
         self.drop_held(request_id, now_ms);
     }
 }
+
+/// Settled markers kept per key; the oldest is forgotten first.
+pub(crate) const MAX_SETTLED_MARKERS: usize = 16_384;
 
 /// Arguments of [`KeyState::settle`].
 pub(crate) struct SettleInput<'a> {
@@ -280,4 +291,39 @@ pub(crate) fn worst_violation(
         }
     }
     worst.map(|(_, r)| r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settle(state: &mut KeyState, id: &str, now_ms: u64) -> bool {
+        state.settle(SettleInput {
+            request_id: id,
+            admitted_at_ms: now_ms,
+            windows_ms: &[],
+            amounts: &[1, 0, 0, 0, 0],
+            now_ms,
+            marker_ttl_ms: 60_000,
+        })
+    }
+
+    #[test]
+    fn settled_markers_stay_bounded_and_recent_duplicates_are_caught() {
+        let mut state = KeyState::default();
+        let total = MAX_SETTLED_MARKERS + 100;
+        for i in 0..total {
+            assert!(settle(&mut state, &format!("req-{i}"), 1_000 + i as u64));
+        }
+        assert_eq!(state.settled.len(), MAX_SETTLED_MARKERS);
+        assert_eq!(state.settled_expiry.len(), MAX_SETTLED_MARKERS);
+        let newest = format!("req-{}", total - 1);
+        assert!(
+            !settle(&mut state, &newest, 1_000 + total as u64),
+            "a recent duplicate"
+        );
+        // The oldest markers were the ones forgotten.
+        assert!(!state.settled.contains_key("req-0"));
+        assert!(state.settled.contains_key(&newest));
+    }
 }

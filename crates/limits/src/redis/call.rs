@@ -77,7 +77,7 @@ impl Core {
 }
 
 /// Sorts a driver error into "Redis is away" and "Redis misbehaved".
-fn classify(e: RedisError) -> CallError {
+pub(crate) fn classify(e: RedisError) -> CallError {
     let broken_answer = matches!(
         e.kind(),
         ErrorKind::Parse

@@ -1,6 +1,7 @@
 //! The Redis backend: one budget shared by every replica, with a policy for when Redis is away.
 
 mod admit;
+mod batch;
 mod call;
 mod config;
 mod connection;
@@ -10,7 +11,7 @@ mod script;
 mod writes;
 
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -29,6 +30,7 @@ pub use config::{AdmissionMode, FailurePolicy, RedisConfig, RedisTarget};
 pub use outage::Health;
 pub use script::LedgerStreams;
 
+use batch::Batcher;
 use call::CallError;
 use connection::Connector;
 use lease::LeaseTable;
@@ -47,7 +49,11 @@ pub struct RedisLimiter {
 
 /// What background lease work shares with the limiter.
 pub(crate) struct Core {
-    connector: Connector,
+    connector: Arc<Connector>,
+    /// Queues settlements and releases into pipelines; started on first use.
+    batcher: OnceLock<Batcher>,
+    /// Live settlements and releases between start and answer, batched or not.
+    writes_in_flight: std::sync::atomic::AtomicUsize,
     script: Script,
     config: RedisConfig,
     ledger: LedgerStreams,
@@ -77,11 +83,13 @@ impl RedisLimiter {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| LimitError::Config("the Redis limiter needs a Tokio runtime".into()))?;
         let core = Core {
-            connector: Connector::new(
+            connector: Arc::new(Connector::new(
                 &config.target,
                 config.timeout,
                 config.tls_root_ca_pem.as_deref(),
-            )?,
+            )?),
+            batcher: OnceLock::new(),
+            writes_in_flight: Default::default(),
             script: script::script(),
             outage: Outage::new(config.pending_capacity),
             leases: LeaseTable::new(config.lease_ttl.as_millis() as u64, config.lease_max_slots),

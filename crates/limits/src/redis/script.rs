@@ -41,6 +41,11 @@ impl KeyNames {
         }
     }
 
+    /// The hash tag, which names the key's cluster slot.
+    pub(crate) fn tag(&self) -> &str {
+        &self.tag
+    }
+
     fn window_prefix(&self) -> String {
         format!("{}:w:", self.tag)
     }

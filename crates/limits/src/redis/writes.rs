@@ -2,13 +2,15 @@
 
 use std::sync::atomic::Ordering;
 
+use redis::ScriptInvocation;
+
 use crate::admission::Reservation;
 use crate::ledger::{LedgerRecord, Settlement};
 use crate::limiter::SettleOutcome;
 use crate::redis::call::CallError;
 use crate::redis::outage::PendingOp;
 use crate::redis::script::{self, KeyNames, SettleArgs};
-use crate::redis::RedisLimiter;
+use crate::redis::{Core, RedisLimiter};
 use crate::window::settled_marker_ttl_ms;
 
 impl RedisLimiter {
@@ -78,7 +80,6 @@ impl RedisLimiter {
             amounts: &amounts,
             now_ms,
             marker_ttl_ms: settled_marker_ttl_ms(
-                &reservation.windows_ms,
                 self.core.config.reservation_ttl.as_millis() as u64,
                 self.core.config.replay_horizon.as_millis() as u64,
             ),
@@ -91,7 +92,7 @@ impl RedisLimiter {
         let inv = script::settle(&self.core.script, &names, &self.core.ledger, &args);
         let reply = self
             .core
-            .run("settle", &inv, live.then_some(now_ms))
+            .write("settle", &inv, &names, now_ms, live)
             .await?;
         match reply.first() {
             Some(1) => Ok(SettleOutcome::Settled),
@@ -117,8 +118,28 @@ impl RedisLimiter {
             now_ms,
         );
         self.core
-            .run("release", &inv, live.then_some(now_ms))
+            .write("release", &inv, &names, now_ms, live)
             .await
             .map(|_| ())
+    }
+}
+
+impl Core {
+    /// Live writes share pipelines; replays go one by one, as the buffer's order and the
+    /// stop-at-first-failure rule need.
+    async fn write(
+        &self,
+        op: &'static str,
+        inv: &ScriptInvocation<'_>,
+        names: &KeyNames,
+        now_ms: u64,
+        live: bool,
+    ) -> Result<Vec<i64>, CallError> {
+        if live {
+            self.run_batched(op, inv, names.tag().to_string(), now_ms)
+                .await
+        } else {
+            self.run(op, inv, None).await
+        }
     }
 }

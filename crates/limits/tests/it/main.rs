@@ -1,5 +1,6 @@
 //! Integration tests: the shared behaviour suite on every backend, and Redis-only scenarios.
 
+mod batch;
 mod cluster;
 mod lease;
 mod ledger;

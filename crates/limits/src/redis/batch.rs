@@ -1,0 +1,202 @@
+//! Settlements and releases sent to Redis in batches: one pipeline (one write, one read) for
+//! whatever queued up while the previous batch was on the wire, instead of a round trip each.
+//!
+//! Batches form only under load: a write with no other in flight goes out directly, and the
+//! writer never waits on a timer, so an idle gateway never waits for a batch to fill.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::{Cmd, ErrorKind, RedisResult, ScriptInvocation, ServerErrorKind};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::LimiterMetrics;
+use crate::redis::call::{classify, CallError};
+use crate::redis::connection::{Conn, Connector};
+use crate::redis::Core;
+
+/// Most writes in one pipeline: big enough to absorb a burst, small enough that one batch's
+/// Redis time stays far below the call timeout.
+pub(crate) const BATCH_CAP: usize = 128;
+
+/// One queued script call and where its own answer goes.
+struct Job {
+    cmd: Cmd,
+    /// The key's hash tag: on a cluster only commands of one slot may share a pipeline.
+    tag: String,
+    reply: oneshot::Sender<RedisResult<Vec<i64>>>,
+}
+
+/// The queue in front of the writer task.
+pub(crate) struct Batcher {
+    queue: mpsc::UnboundedSender<Job>,
+}
+
+impl Batcher {
+    /// Starts the writer on `runtime`; it ends when the batcher is dropped.
+    pub(crate) fn start(
+        runtime: &tokio::runtime::Handle,
+        connector: Arc<Connector>,
+        timeout: Duration,
+        metrics: Arc<dyn LimiterMetrics>,
+    ) -> Self {
+        let (queue, jobs) = mpsc::unbounded_channel();
+        runtime.spawn(write(jobs, connector, timeout, metrics));
+        Self { queue }
+    }
+}
+
+/// Drains the queue batch by batch; one batch in flight at a time is what lets the next fill.
+async fn write(
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    connector: Arc<Connector>,
+    timeout: Duration,
+    metrics: Arc<dyn LimiterMetrics>,
+) {
+    let mut batch = Vec::with_capacity(BATCH_CAP);
+    while jobs.recv_many(&mut batch, BATCH_CAP).await > 0 {
+        let conn = match tokio::time::timeout(timeout, connector.get()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                fail_all(batch.drain(..), || e.to_string());
+                continue;
+            }
+            Err(_) => {
+                fail_all(batch.drain(..), || {
+                    format!("no connection within {timeout:?}")
+                });
+                continue;
+            }
+        };
+        if matches!(conn, Conn::Cluster(_)) {
+            let mut groups: HashMap<String, Vec<Job>> = HashMap::new();
+            for job in batch.drain(..) {
+                groups.entry(job.tag.clone()).or_default().push(job);
+            }
+            let mut sends = tokio::task::JoinSet::new();
+            for group in groups.into_values() {
+                sends.spawn(send(conn.clone(), group, timeout, metrics.clone()));
+            }
+            while sends.join_next().await.is_some() {}
+        } else {
+            send(conn, std::mem::take(&mut batch), timeout, metrics.clone()).await;
+        }
+    }
+}
+
+fn fail_all(jobs: impl Iterator<Item = Job>, error: impl Fn() -> String) {
+    for job in jobs {
+        let e = redis::RedisError::from((ErrorKind::Io, "redis unreachable", error()));
+        let _ = job.reply.send(Err(e));
+    }
+}
+
+/// Sends one pipeline and hands each member its own reply; a failure of the whole exchange
+/// (timeout, lost connection) fails every member, which then defers on its own.
+async fn send(mut conn: Conn, jobs: Vec<Job>, timeout: Duration, metrics: Arc<dyn LimiterMetrics>) {
+    metrics.redis_batch(jobs.len());
+    let mut pipe = redis::pipe();
+    // Each member's error is its own: one rejected call must not fail its neighbours.
+    pipe.ignore_errors();
+    for job in &jobs {
+        pipe.add_command(job.cmd.clone());
+    }
+    let result = tokio::time::timeout(
+        timeout,
+        pipe.query_async::<Vec<RedisResult<Vec<i64>>>>(&mut conn),
+    )
+    .await;
+    match result {
+        Ok(Ok(replies)) if replies.len() == jobs.len() => {
+            for (job, reply) in jobs.into_iter().zip(replies) {
+                let _ = job.reply.send(reply);
+            }
+        }
+        Ok(Ok(replies)) => {
+            let n = replies.len();
+            fail_all(jobs.into_iter(), || {
+                format!("pipeline answered {n} replies")
+            });
+        }
+        Ok(Err(e)) => fail_all(jobs.into_iter(), || e.to_string()),
+        Err(_) => fail_all(jobs.into_iter(), || format!("no answer within {timeout:?}")),
+    }
+}
+
+/// Counts a live write while it runs, also when its caller gives up on it.
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    alone: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        Self {
+            count,
+            alone: before == 0,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Core {
+    /// Runs the script through the batch writer; same contract as [`Core::run`].
+    pub(crate) async fn run_batched(
+        &self,
+        op: &'static str,
+        inv: &ScriptInvocation<'_>,
+        tag: String,
+        now_ms: u64,
+    ) -> Result<Vec<i64>, CallError> {
+        if !self.outage.should_try(now_ms) {
+            return Err(CallError::Down(
+                "redis unreachable, waiting to probe".into(),
+            ));
+        }
+        let _in_flight = InFlight::enter(&self.writes_in_flight);
+        if _in_flight.alone {
+            // Nothing to share a pipeline with: the direct call spares the hop to the writer
+            // task, which under sequential traffic is all batching would add.
+            return self.run(op, inv, Some(now_ms)).await;
+        }
+        let started = Instant::now();
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            cmd: Cmd::invoke_script(inv),
+            tag,
+            reply,
+        };
+        // Started on first use, so it reports to the metrics the limiter was finally given.
+        let batcher = self.batcher.get_or_init(|| {
+            Batcher::start(
+                &self.runtime,
+                self.connector.clone(),
+                self.config.timeout,
+                self.metrics.clone(),
+            )
+        });
+        let answer = match batcher.queue.send(job) {
+            Ok(()) => answer.await.ok(),
+            Err(_) => None,
+        };
+        let result = match answer {
+            Some(Ok(reply)) => Ok(reply),
+            // A pipeline does not load the script: the direct call loads it and retries.
+            Some(Err(e)) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                return self.run(op, inv, Some(now_ms)).await;
+            }
+            Some(Err(e)) => Err(classify(e)),
+            None => Err(CallError::Down("the limiter's writer has stopped".into())),
+        };
+        self.observe(op, started, &result, Some(now_ms));
+        result
+    }
+}
