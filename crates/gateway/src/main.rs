@@ -23,11 +23,6 @@ use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 use prometheus::Registry;
 
-/// mimalloc returns freed pages to the system and keeps per-thread heaps from fragmenting under
-/// the mix of short-lived request buffers and long-lived state a proxy makes.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     if let Some(cli::Command::Crds) = cli.command {
