@@ -1,5 +1,6 @@
 //! The in-process backend: one replica's limits in a sharded map, same rules as Redis.
 
+mod markers;
 mod state;
 
 use std::collections::hash_map::DefaultHasher;

@@ -8,6 +8,8 @@ use crate::limits::{KeyLimits, Metric};
 use crate::usage::{reserved_amounts, Amounts};
 use crate::window::{bucket_expiry, bucket_index, frees_at_ms, scan};
 
+use super::markers::SettledMarkers;
+
 /// Per window: used amounts and reset instants, as the report needs them.
 pub(crate) type WindowSums = Vec<(Amounts, [u64; 5])>;
 
@@ -27,10 +29,8 @@ pub(crate) struct KeyState {
     held: HashMap<String, Held>,
     /// Reservations by expiry, so purging touches only the expired ones.
     held_expiry: BTreeSet<(u64, String)>,
-    /// Settled request id -> marker expiry.
-    settled: HashMap<String, u64>,
-    /// Settled markers by expiry, for the same reason.
-    settled_expiry: BTreeSet<(u64, String)>,
+    /// Request ids already settled, so a second settlement changes nothing.
+    settled: SettledMarkers,
 }
 
 impl KeyState {
@@ -93,13 +93,7 @@ impl KeyState {
                 self.undo(&held, now_ms);
             }
         }
-        while let Some((expiry, id)) = self.settled_expiry.first().cloned() {
-            if expiry > now_ms {
-                break;
-            }
-            self.settled_expiry.pop_first();
-            self.settled.remove(&id);
-        }
+        self.settled.purge(now_ms);
     }
 
     /// Removes a held reservation and its amounts, if still held.
@@ -205,21 +199,11 @@ impl KeyState {
     pub(crate) fn settle(&mut self, settle: SettleInput<'_>) -> bool {
         let now_ms = settle.now_ms;
         self.purge(now_ms);
-        if self.settled.contains_key(settle.request_id) {
+        if !self
+            .settled
+            .insert(settle.request_id, now_ms + settle.marker_ttl_ms)
+        {
             return false;
-        }
-        let marker_expiry = now_ms + settle.marker_ttl_ms;
-        self.settled
-            .insert(settle.request_id.to_string(), marker_expiry);
-        self.settled_expiry
-            .insert((marker_expiry, settle.request_id.to_string()));
-        if self.settled.len() > MAX_SETTLED_MARKERS {
-            // In process every request is settled once by its caller and nothing is replayed
-            // into this backend, so only recent duplicates need catching; a marker per request
-            // for the whole TTL would grow without bound under a busy key.
-            if let Some((_, oldest)) = self.settled_expiry.pop_first() {
-                self.settled.remove(&oldest);
-            }
         }
         self.drop_held(settle.request_id, now_ms);
         // The request counts when it was admitted; its tokens and cost when they were consumed.
@@ -240,9 +224,6 @@ impl KeyState {
         self.drop_held(request_id, now_ms);
     }
 }
-
-/// Settled markers kept per key; the oldest is forgotten first.
-pub(crate) const MAX_SETTLED_MARKERS: usize = 16_384;
 
 /// Arguments of [`KeyState::settle`].
 pub(crate) struct SettleInput<'a> {
@@ -291,39 +272,4 @@ pub(crate) fn worst_violation(
         }
     }
     worst.map(|(_, r)| r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settle(state: &mut KeyState, id: &str, now_ms: u64) -> bool {
-        state.settle(SettleInput {
-            request_id: id,
-            admitted_at_ms: now_ms,
-            windows_ms: &[],
-            amounts: &[1, 0, 0, 0, 0],
-            now_ms,
-            marker_ttl_ms: 60_000,
-        })
-    }
-
-    #[test]
-    fn settled_markers_stay_bounded_and_recent_duplicates_are_caught() {
-        let mut state = KeyState::default();
-        let total = MAX_SETTLED_MARKERS + 100;
-        for i in 0..total {
-            assert!(settle(&mut state, &format!("req-{i}"), 1_000 + i as u64));
-        }
-        assert_eq!(state.settled.len(), MAX_SETTLED_MARKERS);
-        assert_eq!(state.settled_expiry.len(), MAX_SETTLED_MARKERS);
-        let newest = format!("req-{}", total - 1);
-        assert!(
-            !settle(&mut state, &newest, 1_000 + total as u64),
-            "a recent duplicate"
-        );
-        // The oldest markers were the ones forgotten.
-        assert!(!state.settled.contains_key("req-0"));
-        assert!(state.settled.contains_key(&newest));
-    }
 }
