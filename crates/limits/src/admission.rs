@@ -21,6 +21,32 @@ pub struct AdmitRequest<'a> {
     pub now: SystemTime,
 }
 
+impl AdmitRequest<'_> {
+    /// The reservation this request holds once admitted under `limits` (normalised) at `now_ms`.
+    pub(crate) fn reservation(
+        &self,
+        limits: &KeyLimits,
+        now_ms: u64,
+        origin: Origin,
+        lease: Option<String>,
+    ) -> Reservation {
+        Reservation {
+            key: self.key.clone(),
+            request_id: self.request_id.to_string(),
+            admitted_at_ms: now_ms,
+            estimated_input_tokens: self.estimated_input_tokens,
+            windows_ms: limits
+                .windows
+                .iter()
+                .map(|w| u64::try_from(w.window.as_millis()).unwrap_or(u64::MAX))
+                .collect(),
+            cache_read_weight_permille: limits.cache_read_weight_permille,
+            origin,
+            lease,
+        }
+    }
+}
+
 /// The answer to an admission.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Admission {

@@ -118,16 +118,7 @@ impl Limiter for MemoryLimiter {
     async fn admit(&self, req: AdmitRequest<'_>) -> Result<Admission, LimitError> {
         let limits = req.limits.normalised()?;
         let now_ms = to_ms(req.now);
-        let mut reservation = Reservation {
-            key: req.key.clone(),
-            request_id: req.request_id.to_string(),
-            admitted_at_ms: now_ms,
-            estimated_input_tokens: req.estimated_input_tokens,
-            windows_ms: limits.windows.iter().map(|w| Self::ms(w.window)).collect(),
-            cache_read_weight_permille: limits.cache_read_weight_permille,
-            origin: self.origin,
-            lease: None,
-        };
+        let mut reservation = req.reservation(&limits, now_ms, self.origin, None);
         if limits.is_unlimited() {
             reservation.origin = Origin::Untracked;
             self.metrics.admitted(Origin::Untracked);

@@ -1,7 +1,7 @@
 //! Admission against the shared budget: from this replica's lease, with a round trip, or on the
 //! shadow budget while Redis is away.
 
-use crate::admission::{to_ms, Admission, AdmitRequest, Origin, Reservation};
+use crate::admission::{to_ms, Admission, AdmitRequest, Origin};
 use crate::error::LimitError;
 use crate::limiter::Limiter;
 use crate::limits::KeyLimits;
@@ -89,20 +89,7 @@ impl RedisLimiter {
             Ok((sums, _)) => {
                 self.core.metrics.admitted(Origin::Shared);
                 Ok(Admission::Admitted {
-                    reservation: Reservation {
-                        key: req.key.clone(),
-                        request_id: req.request_id.to_string(),
-                        admitted_at_ms: now_ms,
-                        estimated_input_tokens: req.estimated_input_tokens,
-                        windows_ms: limits
-                            .windows
-                            .iter()
-                            .map(|w| w.window.as_millis() as u64)
-                            .collect(),
-                        cache_read_weight_permille: limits.cache_read_weight_permille,
-                        origin: Origin::Shared,
-                        lease: None,
-                    },
+                    reservation: req.reservation(&limits, now_ms, Origin::Shared, None),
                     windows: report(&limits, &sums),
                 })
             }

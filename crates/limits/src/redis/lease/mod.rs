@@ -6,7 +6,7 @@ mod upkeep;
 
 use std::sync::Arc;
 
-use crate::admission::{Admission, AdmitRequest, Origin, Reservation};
+use crate::admission::{Admission, AdmitRequest, Origin};
 use crate::limits::{KeyId, KeyLimits};
 use crate::memory::WindowSums;
 use crate::redis::call::CallError;
@@ -117,20 +117,7 @@ impl RedisLimiter {
                 .spawn(apply_change(self.core.clone(), change));
         }
         Ok(Admission::Admitted {
-            reservation: Reservation {
-                key: req.key.clone(),
-                request_id: req.request_id.to_string(),
-                admitted_at_ms: now_ms,
-                estimated_input_tokens: req.estimated_input_tokens,
-                windows_ms: limits
-                    .windows
-                    .iter()
-                    .map(|w| w.window.as_millis() as u64)
-                    .collect(),
-                cache_read_weight_permille: limits.cache_read_weight_permille,
-                origin: Origin::Shared,
-                lease: Some(lease),
-            },
+            reservation: req.reservation(limits, now_ms, Origin::Shared, Some(lease)),
             windows: report(limits, &sums),
         })
     }
