@@ -5,6 +5,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use bytespike_protocol::Dialect;
 use bytespike_translate::translate_error;
+use http::HeaderName;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 
@@ -12,36 +13,38 @@ use crate::context::{Handling, RequestCtx};
 use crate::{budget, respond};
 
 /// Upstream headers that describe the gateway's vendor account, not the caller's key.
-const DROPPED: &[&str] = &[
-    "set-cookie",
-    "anthropic-organization-id",
-    "openai-organization",
-    "openai-project",
-];
+fn vendor_account_header(name: &str) -> bool {
+    matches!(
+        name,
+        "set-cookie" | "anthropic-organization-id" | "openai-organization" | "openai-project"
+    )
+}
+
+/// The vendor's limit headers: they describe the gateway's vendor account; when the caller's
+/// key is budgeted, its own limit headers replace them.
+fn vendor_limit_header(name: &str) -> bool {
+    name.starts_with("anthropic-ratelimit-") || name.starts_with("x-ratelimit-")
+}
 
 /// Adjusts the response header before it goes to the client.
 pub fn header(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
     ctx.upstream_status = Some(upstream.status.as_u16());
-    for name in DROPPED {
-        upstream.remove_header(*name);
+    let budgeted = ctx.reservation.is_some();
+    // One pass over what the upstream sent rather than one lookup per unwanted name.
+    let unwanted: Vec<HeaderName> = upstream
+        .headers
+        .keys()
+        .filter(|n| {
+            vendor_account_header(n.as_str()) || (budgeted && vendor_limit_header(n.as_str()))
+        })
+        .cloned()
+        .collect();
+    for name in &unwanted {
+        upstream.remove_header(name);
     }
     let dialect = ctx.endpoint.map_or(Dialect::OpenAiChat, |e| e.dialect);
     respond::request_id_headers(upstream, ctx, dialect)?;
-    if ctx.reservation.is_some() {
-        // The vendor's limit headers describe the gateway's vendor account; the caller's
-        // budget is its key's, which replaces them.
-        let vendor: Vec<_> = upstream
-            .headers
-            .keys()
-            .filter(|n| {
-                n.as_str().starts_with("anthropic-ratelimit-")
-                    || n.as_str().starts_with("x-ratelimit-")
-            })
-            .cloned()
-            .collect();
-        for name in vendor {
-            upstream.remove_header(&name);
-        }
+    if budgeted {
         budget::headers(upstream, dialect, &ctx.windows)?;
     }
     match &ctx.handling {
