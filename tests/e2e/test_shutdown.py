@@ -48,7 +48,10 @@ def test_stream_in_flight_finishes_is_billed_once_and_the_process_exits_early(wo
     redis = RedisServer(workdir)
     config_dir = workdir / "shutdown-config"
     write_config(config_dir, slow_fake.url)
-    gw = Gateway(workdir, config_dir, "--redis-url", redis.url, "--shutdown-grace-period", "60s")
+    # A flush interval far past the test's length: only the flush on exit can write the
+    # stream's access-log line.
+    gw = Gateway(workdir, config_dir, "--redis-url", redis.url, "--shutdown-grace-period", "60s",
+                 "--access-log-flush-interval", "300s")
     try:
         client = anthropic.Anthropic(base_url=gw.url, api_key=KEY, max_retries=0, timeout=30)
         result: dict = {}
@@ -87,6 +90,10 @@ def test_stream_in_flight_finishes_is_billed_once_and_the_process_exits_early(wo
         assert len(records) == 1, records
         assert records[0]["output_tokens"] == "20" and records[0]["status"] == "200"
         assert any("drained" in line.get("message", "") for line in gw.log_lines())
+        access = [line for line in gw.log_lines() if line.get("target") == "access"]
+        streamed = [line for line in access if line.get("path") == "/v1/messages"]
+        assert len(streamed) == 1, access
+        assert streamed[0]["status"] == 200 and streamed[0]["output_tokens"] == 20
     finally:
         gw.stop()
         redis.stop()

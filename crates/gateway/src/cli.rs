@@ -82,6 +82,11 @@ pub struct Cli {
     #[arg(long, env = "BYTESPIKE_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     pub log_format: String,
 
+    /// Longest an access-log line waits before it is written: lines are batched into one write
+    /// per interval instead of a system call per request. `0s` writes each line at once.
+    #[arg(long, env = "BYTESPIKE_ACCESS_LOG_FLUSH_INTERVAL", default_value = "100ms", value_parser = humantime_duration, value_name = "DURATION")]
+    pub access_log_flush_interval: Duration,
+
     /// Record the per-key series (`bytespike_key_*`, labelled by ApiKey namespace/name); `false`
     /// bounds label cardinality when there are many keys.
     #[arg(long, env = "BYTESPIKE_METRICS_PER_KEY", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]

@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging(&cli.log_format);
+    bytespike_proxy::access_log::configure(cli.access_log_flush_interval);
 
     let registry = Registry::new();
     let build_info = prometheus::IntGaugeVec::new(

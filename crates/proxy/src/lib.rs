@@ -4,7 +4,7 @@
 //! [`Gateway`] implements Pingora's `ProxyHttp`; each hook is a few lines that delegate to the
 //! module named after its phase, and all per-request state lives in [`RequestCtx`].
 
-mod access_log;
+pub mod access_log;
 pub mod budget;
 pub mod context;
 mod fail;
