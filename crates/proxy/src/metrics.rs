@@ -194,10 +194,15 @@ impl ProxyMetrics {
         if !self.per_key {
             return;
         }
+        // Metrics of one window come together: its label is written once for them.
+        let mut label: Option<(std::time::Duration, String)> = None;
         for w in windows {
             let Some(limit) = w.limit else { continue };
-            let window = crate::budget::window_label(w.window);
-            let labels = [key, window.as_str(), w.metric.as_str()];
+            if label.as_ref().is_none_or(|(window, _)| *window != w.window) {
+                label = Some((w.window, crate::budget::window_label(w.window)));
+            }
+            let window = label.as_ref().map_or("", |(_, text)| text.as_str());
+            let labels = [key, window, w.metric.as_str()];
             self.key_window_used
                 .with_label_values(&labels)
                 .set(w.used as f64);

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use bytespike_limits::{Metric, Rejection, WindowUsage};
 use bytespike_protocol::{Dialect, ErrorKind, GatewayError};
+use http::HeaderValue;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 
@@ -47,73 +48,90 @@ pub fn retry_after_seconds(rejection: &Rejection) -> Option<u64> {
 /// Adds the limit headers in the caller's convention: Anthropic's or OpenAI's names for the
 /// tightest window of requests and of tokens, and one `x-bytespike-ratelimit-<window>` header per
 /// window with every capped metric.
+///
+/// Every response of a key with limits carries about nine of these, so names are static where
+/// they can be and numbers are written without the formatting machinery.
 pub fn headers(
     header: &mut ResponseHeader,
     dialect: Dialect,
     windows: &[WindowUsage],
 ) -> Result<()> {
-    for (metric, noun) in [(Metric::Requests, "requests"), (Metric::Tokens, "tokens")] {
+    for metric in [Metric::Requests, Metric::Tokens] {
         let Some(w) = tightest_of(windows, metric) else {
             continue;
         };
-        let (limit, remaining) = (w.limit.unwrap_or(0), w.remaining.unwrap_or(0));
-        let reset = w.resets_at;
-        if dialect == Dialect::Anthropic {
-            header.insert_header(
-                format!("anthropic-ratelimit-{noun}-limit"),
-                limit.to_string(),
-            )?;
-            header.insert_header(
-                format!("anthropic-ratelimit-{noun}-remaining"),
-                remaining.to_string(),
-            )?;
-            header.insert_header(
-                format!("anthropic-ratelimit-{noun}-reset"),
-                humantime::format_rfc3339_seconds(reset).to_string(),
-            )?;
+        let [limit_name, remaining_name, reset_name] = vendor_header_names(dialect, metric);
+        header.insert_header(limit_name, HeaderValue::from(w.limit.unwrap_or(0)))?;
+        header.insert_header(remaining_name, HeaderValue::from(w.remaining.unwrap_or(0)))?;
+        let reset = if dialect == Dialect::Anthropic {
+            humantime::format_rfc3339_seconds(w.resets_at).to_string()
         } else {
-            let wait = reset.duration_since(SystemTime::now()).unwrap_or_default();
-            header.insert_header(format!("x-ratelimit-limit-{noun}"), limit.to_string())?;
-            header.insert_header(
-                format!("x-ratelimit-remaining-{noun}"),
-                remaining.to_string(),
-            )?;
-            header.insert_header(format!("x-ratelimit-reset-{noun}"), openai_duration(wait))?;
-        }
+            let wait = w
+                .resets_at
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            openai_duration(wait)
+        };
+        header.insert_header(reset_name, reset)?;
     }
-    let mut lengths: Vec<Duration> = windows
+    let mut value = String::with_capacity(128);
+    let mut done: Vec<Duration> = Vec::with_capacity(4);
+    for length in windows
         .iter()
         .filter(|w| w.limit.is_some())
         .map(|w| w.window)
-        .collect();
-    lengths.dedup();
-    for length in lengths {
-        let mut value = String::new();
-        for w in windows.iter().filter(|w| w.window == length) {
+    {
+        if done.contains(&length) {
+            continue;
+        }
+        done.push(length);
+        value.clear();
+        let same_window = || windows.iter().filter(move |w| w.window == length);
+        for w in same_window() {
             if let (Some(limit), Some(remaining)) = (w.limit, w.remaining) {
-                let _ = write!(
-                    value,
-                    "{}={}/{}; ",
-                    metric_key(w.metric),
-                    display_amount(w.metric, remaining),
-                    display_amount(w.metric, limit)
-                );
+                value.push_str(metric_key(w.metric));
+                value.push('=');
+                push_amount(&mut value, w.metric, remaining);
+                value.push('/');
+                push_amount(&mut value, w.metric, limit);
+                value.push_str("; ");
             }
         }
-        if let Some(reset) = windows
-            .iter()
-            .filter(|w| w.window == length)
-            .map(|w| w.resets_at)
-            .max()
-        {
+        if let Some(reset) = same_window().map(|w| w.resets_at).max() {
             let _ = write!(value, "reset={}", humantime::format_rfc3339_seconds(reset));
         }
-        header.insert_header(
-            format!("x-bytespike-ratelimit-{}", window_label(length)),
-            value,
-        )?;
+        let mut name = String::with_capacity(32);
+        name.push_str("x-bytespike-ratelimit-");
+        push_window_label(&mut name, length);
+        header.insert_header(name, value.as_str())?;
     }
     Ok(())
+}
+
+/// The limit, remaining and reset header names of `metric` in `dialect`'s convention.
+fn vendor_header_names(dialect: Dialect, metric: Metric) -> [&'static str; 3] {
+    match (dialect == Dialect::Anthropic, metric == Metric::Requests) {
+        (true, true) => [
+            "anthropic-ratelimit-requests-limit",
+            "anthropic-ratelimit-requests-remaining",
+            "anthropic-ratelimit-requests-reset",
+        ],
+        (true, false) => [
+            "anthropic-ratelimit-tokens-limit",
+            "anthropic-ratelimit-tokens-remaining",
+            "anthropic-ratelimit-tokens-reset",
+        ],
+        (false, true) => [
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+        ],
+        (false, false) => [
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+        ],
+    }
 }
 
 /// The `/v1/usage` document: per window, each capped metric's use, cap and what is left.
@@ -172,13 +190,19 @@ fn tightest_of(windows: &[WindowUsage], metric: Metric) -> Option<&WindowUsage> 
 
 /// `5h`, `1d`, `7d`, `90m`: the largest whole unit.
 pub fn window_label(window: Duration) -> String {
+    let mut label = String::with_capacity(8);
+    push_window_label(&mut label, window);
+    label
+}
+
+fn push_window_label(out: &mut String, window: Duration) {
     let secs = window.as_secs();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs >= size && secs.is_multiple_of(size) {
-            return format!("{}{unit}", secs / size);
-        }
-    }
-    format!("{secs}s")
+    let (count, unit) = [(86_400, 'd'), (3_600, 'h'), (60, 'm')]
+        .into_iter()
+        .find(|&(size, _)| secs >= size && secs.is_multiple_of(size))
+        .map_or((secs, 's'), |(size, unit)| (secs / size, unit));
+    out.push_str(itoa::Buffer::new().format(count));
+    out.push(unit);
 }
 
 /// OpenAI writes resets as Go-style durations: `1s`, `6m0s`, `2h3m4s`.
@@ -216,10 +240,23 @@ fn metric_noun(metric: Metric) -> &'static str {
 
 /// Amounts as people read them: cost in dollars, the rest as counts.
 fn display_amount(metric: Metric, amount: u64) -> String {
-    match metric {
-        Metric::CostMicros => format!("{}.{:06}", amount / 1_000_000, amount % 1_000_000),
-        _ => amount.to_string(),
+    let mut text = String::with_capacity(24);
+    push_amount(&mut text, metric, amount);
+    text
+}
+
+/// [`display_amount`] into `out`: cost as dollars with six decimals (micro-dollars exactly).
+fn push_amount(out: &mut String, metric: Metric, amount: u64) {
+    let mut digits = itoa::Buffer::new();
+    if metric != Metric::CostMicros {
+        out.push_str(digits.format(amount));
+        return;
     }
+    out.push_str(digits.format(amount / 1_000_000));
+    out.push('.');
+    let fraction = digits.format(amount % 1_000_000);
+    out.extend(std::iter::repeat_n('0', 6 - fraction.len()));
+    out.push_str(fraction);
 }
 
 #[cfg(test)]
@@ -231,9 +268,88 @@ mod tests {
         assert_eq!(window_label(Duration::from_secs(5 * 3600)), "5h");
         assert_eq!(window_label(Duration::from_secs(7 * 86_400)), "7d");
         assert_eq!(window_label(Duration::from_secs(90 * 60)), "90m");
+        assert_eq!(window_label(Duration::from_secs(45)), "45s");
+        assert_eq!(window_label(Duration::from_secs(36 * 3600)), "36h");
         assert_eq!(openai_duration(Duration::from_millis(1500)), "2s");
         assert_eq!(openai_duration(Duration::from_secs(360)), "6m0s");
         assert_eq!(openai_duration(Duration::from_secs(7384)), "2h3m4s");
+    }
+
+    #[test]
+    fn amounts_show_cost_as_exact_dollars_and_the_rest_as_counts() {
+        assert_eq!(display_amount(Metric::CostMicros, 0), "0.000000");
+        assert_eq!(display_amount(Metric::CostMicros, 7), "0.000007");
+        assert_eq!(display_amount(Metric::CostMicros, 25_000_100), "25.000100");
+        assert_eq!(
+            display_amount(Metric::CostMicros, 1_234_567_890),
+            "1234.567890"
+        );
+        assert_eq!(display_amount(Metric::Tokens, 1_234_567), "1234567");
+        assert_eq!(display_amount(Metric::Requests, 0), "0");
+    }
+
+    #[test]
+    fn headers_follow_each_vendor_and_list_every_window() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let usage = |window_h: u64, metric: Metric, limit: u64, used: u64| WindowUsage {
+            window: Duration::from_secs(window_h * 3600),
+            metric,
+            used,
+            limit: Some(limit),
+            remaining: Some(limit - used),
+            resets_at: now + Duration::from_secs(window_h * 3600),
+        };
+        let windows = [
+            usage(5, Metric::Requests, 100, 10),
+            usage(5, Metric::CostMicros, 2_500_000, 1_000),
+            usage(24, Metric::Requests, 1000, 990),
+            usage(24, Metric::Tokens, 50_000, 1_000),
+        ];
+        let mut anthropic = ResponseHeader::build(200, None).unwrap();
+        headers(&mut anthropic, Dialect::Anthropic, &windows).unwrap();
+        let get = |h: &ResponseHeader, name: &str| {
+            h.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+        };
+        // The 1d window has the least share of requests left (1%).
+        assert_eq!(
+            get(&anthropic, "anthropic-ratelimit-requests-limit").as_deref(),
+            Some("1000")
+        );
+        assert_eq!(
+            get(&anthropic, "anthropic-ratelimit-requests-remaining").as_deref(),
+            Some("10")
+        );
+        assert_eq!(
+            get(&anthropic, "anthropic-ratelimit-requests-reset").as_deref(),
+            Some("2026-12-01T00:53:20Z")
+        );
+        assert_eq!(
+            get(&anthropic, "anthropic-ratelimit-tokens-remaining").as_deref(),
+            Some("49000")
+        );
+        assert!(get(&anthropic, "x-ratelimit-limit-requests").is_none());
+        assert_eq!(
+            get(&anthropic, "x-bytespike-ratelimit-5h").as_deref(),
+            Some("requests=90/100; cost_usd=2.499000/2.500000; reset=2026-11-30T05:53:20Z")
+        );
+        assert_eq!(
+            get(&anthropic, "x-bytespike-ratelimit-1d").as_deref(),
+            Some("requests=10/1000; tokens=49000/50000; reset=2026-12-01T00:53:20Z")
+        );
+
+        let mut openai = ResponseHeader::build(200, None).unwrap();
+        headers(&mut openai, Dialect::OpenAiChat, &windows).unwrap();
+        assert_eq!(
+            get(&openai, "x-ratelimit-limit-requests").as_deref(),
+            Some("1000")
+        );
+        assert_eq!(
+            get(&openai, "x-ratelimit-remaining-tokens").as_deref(),
+            Some("49000")
+        );
+        assert!(get(&openai, "x-ratelimit-reset-requests").is_some());
+        assert!(get(&openai, "anthropic-ratelimit-requests-limit").is_none());
+        assert!(get(&openai, "x-bytespike-ratelimit-5h").is_some());
     }
 
     #[test]
