@@ -77,11 +77,13 @@ pub struct LimitArgs {
     #[arg(long, env = "BYTESPIKE_LIMITS_LEASE_TTL", default_value = "2s", value_parser = crate::cli::humantime_duration, value_name = "DURATION")]
     pub limits_lease_ttl: Duration,
 
-    /// Most requests one replica leases for one key.
+    /// Most requests one replica leases for one key. A slot stays taken until its settlement
+    /// is answered, so a busy key needs its request rate times the settle round trip in hand;
+    /// near a limit leases shrink on their own (a quarter of the headroom at most).
     #[arg(
         long,
         env = "BYTESPIKE_LIMITS_LEASE_MAX",
-        default_value_t = 64,
+        default_value_t = 256,
         value_name = "N"
     )]
     pub limits_lease_max: u64,

@@ -125,7 +125,7 @@ impl RedisConfig {
             tls_root_ca_pem: None,
             admission: AdmissionMode::RoundTrip,
             lease_ttl: Duration::from_secs(2),
-            lease_max_slots: 64,
+            lease_max_slots: 256,
             lease_divisor: 4,
             lease_min_slots: 16,
         }

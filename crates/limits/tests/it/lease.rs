@@ -85,8 +85,8 @@ async fn leased_admissions_need_no_redis_until_the_lease_is_used_up() {
     assert_eq!((first.origin, first.lease), (Origin::Shared, None));
 
     server.stop();
-    // The first round trip leased 64 slots (the default maximum): all admit without Redis.
-    for i in 0..64 {
+    // The first round trip leased 256 slots (the default maximum): all admit without Redis.
+    for i in 0..256 {
         let (r, _) = admitted(admit(&limiter, &k, &limits, &format!("l{i}"), 0, t0()).await);
         assert_eq!(r.origin, Origin::Shared, "request {i}");
         assert!(
@@ -153,11 +153,11 @@ async fn leased_requests_settle_once_and_releases_never_bill() {
     a.release(&r2, t0()).await.unwrap();
     a.release(&r2, t0()).await.unwrap();
 
-    // r0 reserved (1, 10 tokens) + r1 settled (1, 50) + the lease: 64 slots of 10 tokens,
-    // less r1's slot now counted as settled.
+    // r0 reserved (1, 10 tokens) + r1 settled (1, 50) + the lease: a quarter of the 999
+    // requests left, 249 slots of 10 tokens, less r1's slot now counted as settled.
     let u = b.usage(&k, &limits, t0()).await.unwrap();
-    assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 2 + 63);
-    assert_eq!(used(&u, FIVE_HOURS, Metric::Tokens), 10 + 50 + 630);
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 2 + 248);
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Tokens), 10 + 50 + 2480);
     let u = b.usage(&k, &limits, at(AFTER_LEASES)).await.unwrap();
     assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 2);
     assert_eq!(used(&u, FIVE_HOURS, Metric::Tokens), 60);
