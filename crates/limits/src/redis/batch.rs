@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::metrics::LimiterMetrics;
 use crate::redis::call::{classify, CallError};
 use crate::redis::connection::{Conn, Connector};
+use crate::redis::script::{self, SettleCall};
 use crate::redis::Core;
 
 /// Most writes in one pipeline: big enough to absorb a burst, small enough that one batch's
@@ -26,12 +27,24 @@ struct Job {
     cmd: Cmd,
     /// The key's hash tag: on a cluster only commands of one slot may share a pipeline.
     tag: String,
+    /// A settlement, which may be joined with others of its key into one call.
+    settle: Option<Arc<SettleCall>>,
     reply: oneshot::Sender<RedisResult<Vec<i64>>>,
 }
 
 /// The queue in front of the writer task.
 pub(crate) struct Batcher {
     queue: mpsc::UnboundedSender<Job>,
+}
+
+/// What the writer needs besides the jobs.
+struct Writer {
+    connector: Arc<Connector>,
+    timeout: Duration,
+    metrics: Arc<dyn LimiterMetrics>,
+    /// SHA of the limiter script, for joined settlements (a pipeline cannot load it: a member
+    /// that meets NOSCRIPT is retried alone, which loads it).
+    script_hash: String,
 }
 
 impl Batcher {
@@ -41,23 +54,26 @@ impl Batcher {
         connector: Arc<Connector>,
         timeout: Duration,
         metrics: Arc<dyn LimiterMetrics>,
+        script_hash: String,
     ) -> Self {
         let (queue, jobs) = mpsc::unbounded_channel();
-        runtime.spawn(write(jobs, connector, timeout, metrics));
+        let writer = Arc::new(Writer {
+            connector,
+            timeout,
+            metrics,
+            script_hash,
+        });
+        runtime.spawn(write(jobs, writer));
         Self { queue }
     }
 }
 
 /// Drains the queue batch by batch; one batch in flight at a time is what lets the next fill.
-async fn write(
-    mut jobs: mpsc::UnboundedReceiver<Job>,
-    connector: Arc<Connector>,
-    timeout: Duration,
-    metrics: Arc<dyn LimiterMetrics>,
-) {
+async fn write(mut jobs: mpsc::UnboundedReceiver<Job>, writer: Arc<Writer>) {
+    let timeout = writer.timeout;
     let mut batch = Vec::with_capacity(BATCH_CAP);
     while jobs.recv_many(&mut batch, BATCH_CAP).await > 0 {
-        let conn = match tokio::time::timeout(timeout, connector.get()).await {
+        let conn = match tokio::time::timeout(timeout, writer.connector.get()).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
                 fail_all(batch.drain(..), || e.to_string());
@@ -77,11 +93,11 @@ async fn write(
             }
             let mut sends = tokio::task::JoinSet::new();
             for group in groups.into_values() {
-                sends.spawn(send(conn.clone(), group, timeout, metrics.clone()));
+                sends.spawn(send(conn.clone(), group, writer.clone()));
             }
             while sends.join_next().await.is_some() {}
         } else {
-            send(conn, std::mem::take(&mut batch), timeout, metrics.clone()).await;
+            send(conn, std::mem::take(&mut batch), writer.clone()).await;
         }
     }
 }
@@ -94,34 +110,87 @@ fn fail_all(jobs: impl Iterator<Item = Job>, error: impl Fn() -> String) {
 }
 
 /// Sends one pipeline and hands each member its own reply; a failure of the whole exchange
-/// (timeout, lost connection) fails every member, which then defers on its own.
-async fn send(mut conn: Conn, jobs: Vec<Job>, timeout: Duration, metrics: Arc<dyn LimiterMetrics>) {
-    metrics.redis_batch(jobs.len());
+/// (timeout, lost connection) fails every member, which then defers on its own. Settlements of
+/// one key travel as one joined call.
+async fn send(mut conn: Conn, jobs: Vec<Job>, writer: Arc<Writer>) {
+    writer.metrics.redis_batch(jobs.len());
+    let entries = join_settlements(jobs, &writer.script_hash);
     let mut pipe = redis::pipe();
     // Each member's error is its own: one rejected call must not fail its neighbours.
     pipe.ignore_errors();
-    for job in &jobs {
-        pipe.add_command(job.cmd.clone());
+    for (cmd, _) in &entries {
+        pipe.add_command(cmd.clone());
     }
+    let timeout = writer.timeout;
     let result = tokio::time::timeout(
         timeout,
         pipe.query_async::<Vec<RedisResult<Vec<i64>>>>(&mut conn),
     )
     .await;
+    let jobs = entries.into_iter().map(|(_, members)| members);
     match result {
         Ok(Ok(replies)) if replies.len() == jobs.len() => {
-            for (job, reply) in jobs.into_iter().zip(replies) {
-                let _ = job.reply.send(reply);
+            for (members, reply) in jobs.zip(replies) {
+                answer(members, reply);
             }
         }
         Ok(Ok(replies)) => {
             let n = replies.len();
-            fail_all(jobs.into_iter(), || {
-                format!("pipeline answered {n} replies")
+            fail_all(jobs.flatten(), || format!("pipeline answered {n} replies"));
+        }
+        Ok(Err(e)) => fail_all(jobs.flatten(), || e.to_string()),
+        Err(_) => fail_all(jobs.flatten(), || format!("no answer within {timeout:?}")),
+    }
+}
+
+/// The pipeline's commands, each with the jobs its reply answers: settlements of one key
+/// joined into one call, everything else as it came.
+fn join_settlements(jobs: Vec<Job>, script_hash: &str) -> Vec<(Cmd, Vec<Job>)> {
+    let mut entries: Vec<(Cmd, Vec<Job>)> = Vec::with_capacity(jobs.len());
+    let mut by_key: HashMap<String, Vec<Job>> = HashMap::new();
+    for job in jobs {
+        if job.settle.is_some() {
+            by_key.entry(job.tag.clone()).or_default().push(job);
+        } else {
+            entries.push((job.cmd.clone(), vec![job]));
+        }
+    }
+    for (_, group) in by_key {
+        if group.len() == 1 {
+            entries.push((group[0].cmd.clone(), group));
+            continue;
+        }
+        let calls: Vec<&SettleCall> = group.iter().filter_map(|j| j.settle.as_deref()).collect();
+        entries.push((script::joined_settle(script_hash, &calls), group));
+    }
+    entries
+}
+
+/// Hands out one pipeline reply: a lone job's as it is, a joined call's one value per member.
+fn answer(members: Vec<Job>, reply: RedisResult<Vec<i64>>) {
+    if members.len() == 1 {
+        if let Some(job) = members.into_iter().next() {
+            let _ = job.reply.send(reply);
+        }
+        return;
+    }
+    match reply {
+        Ok(values) if values.len() == members.len() => {
+            for (job, value) in members.into_iter().zip(values) {
+                let _ = job.reply.send(Ok(vec![value]));
+            }
+        }
+        Ok(values) => {
+            let (n, expected) = (values.len(), members.len());
+            fail_all(members.into_iter(), || {
+                format!("joined settlement answered {n} values for {expected}")
             });
         }
-        Ok(Err(e)) => fail_all(jobs.into_iter(), || e.to_string()),
-        Err(_) => fail_all(jobs.into_iter(), || format!("no answer within {timeout:?}")),
+        Err(e) => {
+            for job in members {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+        }
     }
 }
 
@@ -152,7 +221,7 @@ impl Core {
     pub(crate) async fn run_batched(
         &self,
         op: &'static str,
-        inv: &ScriptInvocation<'_>,
+        write: Batched<'_, '_>,
         tag: String,
         now_ms: u64,
     ) -> Result<Vec<i64>, CallError> {
@@ -165,13 +234,22 @@ impl Core {
         if _in_flight.alone {
             // Nothing to share a pipeline with: the direct call spares the hop to the writer
             // task, which under sequential traffic is all batching would add.
-            return self.run(op, inv, Some(now_ms)).await;
+            return self.run_direct(op, &write, now_ms).await;
         }
         let started = Instant::now();
         let (reply, answer) = oneshot::channel();
+        let (cmd, settle) = match &write {
+            Batched::Script(inv) => (Cmd::invoke_script(inv), None),
+            // A settlement goes as a joined call of one, so the writer may join it with others.
+            Batched::Settle(call) => (
+                script::joined_settle(self.script.get_hash(), &[call]),
+                Some(call.clone()),
+            ),
+        };
         let job = Job {
-            cmd: Cmd::invoke_script(inv),
+            cmd,
             tag,
+            settle,
             reply,
         };
         // Started on first use, so it reports to the metrics the limiter was finally given.
@@ -181,6 +259,7 @@ impl Core {
                 self.connector.clone(),
                 self.config.timeout,
                 self.metrics.clone(),
+                self.script.get_hash().to_string(),
             )
         });
         let answer = match batcher.queue.send(job) {
@@ -191,7 +270,7 @@ impl Core {
             Some(Ok(reply)) => Ok(reply),
             // A pipeline does not load the script: the direct call loads it and retries.
             Some(Err(e)) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                return self.run(op, inv, Some(now_ms)).await;
+                return self.run_direct(op, &write, now_ms).await;
             }
             Some(Err(e)) => Err(classify(e)),
             None => Err(CallError::Down("the limiter's writer has stopped".into())),
@@ -199,4 +278,28 @@ impl Core {
         self.observe(op, started, &result, Some(now_ms));
         result
     }
+
+    async fn run_direct(
+        &self,
+        op: &'static str,
+        write: &Batched<'_, '_>,
+        now_ms: u64,
+    ) -> Result<Vec<i64>, CallError> {
+        match write {
+            Batched::Script(inv) => self.run(op, inv, Some(now_ms)).await,
+            Batched::Settle(call) => {
+                let inv = call.invocation(&self.script);
+                self.run(op, &inv, Some(now_ms)).await
+            }
+        }
+    }
+}
+
+/// A live write for the batch writer.
+pub(crate) enum Batched<'i, 'a> {
+    /// A script call as it is.
+    Script(&'i ScriptInvocation<'a>),
+    /// A settlement, which may be joined with others of its key; the invocation of it alone is
+    /// built only if it goes alone.
+    Settle(Arc<SettleCall>),
 }

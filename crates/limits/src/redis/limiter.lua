@@ -7,7 +7,8 @@
 -- KEYS[2] reservation expiry zset (request id or lease -> expires_at_ms)
 -- KEYS[3] settled marker of the request
 -- KEYS[4] ledger stream
--- KEYS[5..] one bucket hash per window ("<bucket index>:<metric>" -> amount)
+-- KEYS[5..] one bucket hash per window ("<bucket index>:<metric>" -> amount); settle_many
+--         declares the markers of its settlements first, then the windows
 -- ARGV[1] op, ARGV[2] now_ms, ARGV[3] window key prefix; the rest depends on op.
 
 local res_key, exp_key, done_key, ledger_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -283,6 +284,62 @@ local function sums(out, states)
   return out
 end
 
+-- Counts one settlement, whose arguments are ARGV[base + 1 .. last]: [1] marker ttl, [2]
+-- request id, [3] admit ms, [4..8] amounts, [9] ledger maxlen (0 none), [10] lease it was
+-- carved from ('' none), [11] its estimate, [12] window count n, [12 + 1..n] window lengths,
+-- then ledger field/value pairs. Window changes are staged; the caller flushes. Returns 1, or 0
+-- when the request id was already settled.
+local function settle_item(marker, base, last)
+  local function arg(k)
+    return ARGV[base + k]
+  end
+  if not redis.call('SET', marker, '1', 'PX', arg(1), 'NX') then
+    return 0
+  end
+  local id = arg(2)
+  local rec = redis.call('HGET', res_key, id)
+  local lease = arg(10)
+  if rec then
+    undo(rec)
+    drop(id)
+  elseif lease ~= '' then
+    -- Carved from a lease: the lease stops holding its slot (and estimate) once it is counted.
+    local lrec = redis.call('HGET', res_key, lease)
+    if lrec then
+      local ladmit, tokens, lws, slots = parse_rec(lrec)
+      local est = math.min(tonumber(arg(11)), tokens)
+      apply_held(lws, ladmit, 1, est, -1)
+      if slots <= 1 then
+        apply_held(lws, ladmit, 0, tokens - est, -1)
+        drop(lease)
+      else
+        redis.call('HSET', res_key, lease, int(ladmit) .. '|' .. int(tokens - est) .. '|' .. lws
+          .. '|' .. int(slots - 1))
+      end
+    end
+  end
+  local admit = tonumber(arg(3))
+  local consumed = { 0, tonumber(arg(5)), tonumber(arg(6)), tonumber(arg(7)), tonumber(arg(8)) }
+  -- The request counts when it was admitted; its tokens and cost when they were consumed.
+  local at = math.max(now, admit)
+  local n = tonumber(arg(12))
+  for j = 1, n do
+    local wtext = arg(12 + j)
+    local w = tonumber(wtext)
+    apply(prefix .. wtext, w, admit, { 1, 0, 0, 0, 0 }, 1)
+    apply(prefix .. wtext, w, at, consumed, 1)
+  end
+  local maxlen = tonumber(arg(9))
+  if maxlen > 0 then
+    local fields = {}
+    for i = base + 13 + n, last do
+      fields[#fields + 1] = ARGV[i]
+    end
+    redis.call('XADD', ledger_key, 'MAXLEN', '~', arg(9), '*', unpack(fields))
+  end
+  return 1
+end
+
 if op == 'admit' or op == 'usage' then
   -- ARGV[4] reservation ttl, [5] max concurrent (-1 none), [6] request id, [7] estimate,
   -- [8] window count, then per window: length, then 5 caps (-1 none); after the windows, the
@@ -387,55 +444,25 @@ elseif op == 'lease' then
   end
   return sums({ 1, g, sl, tk, ex }, states)
 elseif op == 'settle' then
-  -- ARGV[4] marker ttl, [5] request id, [6] admit ms, [7..11] amounts, [12] ledger maxlen
-  -- (0 none), [13] lease it was carved from ('' none), [14] its estimate, [15] window count,
-  -- [16..] window lengths, then ledger field/value pairs.
+  -- ARGV[4..]: one settlement (see settle_item).
   purge()
-  if redis.call('EXISTS', done_key) == 1 then
-    return { 0 }
-  end
-  redis.call('SET', done_key, '1', 'PX', ARGV[4])
-  local id = ARGV[5]
-  local rec = redis.call('HGET', res_key, id)
-  local lease = ARGV[13]
-  if rec then
-    undo(rec)
-    drop(id)
-  elseif lease ~= '' then
-    -- Carved from a lease: the lease stops holding its slot (and estimate) once it is counted.
-    local lrec = redis.call('HGET', res_key, lease)
-    if lrec then
-      local ladmit, tokens, lws, slots = parse_rec(lrec)
-      local est = math.min(tonumber(ARGV[14]), tokens)
-      apply_held(lws, ladmit, 1, est, -1)
-      if slots <= 1 then
-        apply_held(lws, ladmit, 0, tokens - est, -1)
-        drop(lease)
-      else
-        redis.call('HSET', res_key, lease, int(ladmit) .. '|' .. int(tokens - est) .. '|' .. lws
-          .. '|' .. int(slots - 1))
-      end
-    end
-  end
-  local admit = tonumber(ARGV[6])
-  local consumed = { 0, tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]) }
-  -- The request counts when it was admitted; its tokens and cost when they were consumed.
-  local at = math.max(now, admit)
-  local n = tonumber(ARGV[15])
-  for j = 1, n do
-    local w = tonumber(ARGV[15 + j])
-    apply(KEYS[4 + j], w, admit, { 1, 0, 0, 0, 0 }, 1)
-    apply(KEYS[4 + j], w, at, consumed, 1)
+  local settled = settle_item(done_key, 3, #ARGV)
+  flush()
+  return { settled }
+elseif op == 'settle_many' then
+  -- Settlements of one key sent together: ARGV[4] their count, then per settlement the number
+  -- of its arguments and the arguments (see settle_item); KEYS[4 + i] is the marker of the
+  -- i-th. Window changes of them all are staged and written once, a net delta per field.
+  purge()
+  local replies = {}
+  local cursor = 5
+  for i = 1, tonumber(ARGV[4]) do
+    local count = tonumber(ARGV[cursor])
+    replies[i] = settle_item(KEYS[4 + i], cursor, cursor + count)
+    cursor = cursor + count + 1
   end
   flush()
-  if tonumber(ARGV[12]) > 0 then
-    local fields = {}
-    for i = 16 + n, #ARGV do
-      fields[#fields + 1] = ARGV[i]
-    end
-    redis.call('XADD', ledger_key, 'MAXLEN', '~', ARGV[12], '*', unpack(fields))
-  end
-  return { 1 }
+  return replies
 elseif op == 'release' then
   -- ARGV[4] request id.
   purge()

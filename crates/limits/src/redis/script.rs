@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use redis::{Script, ScriptInvocation};
+use redis::{Script, ScriptInvocation, ToRedisArgs};
 
 use crate::admission::Rejection;
 use crate::error::LimitError;
@@ -46,7 +46,7 @@ impl KeyNames {
         &self.tag
     }
 
-    fn window_prefix(&self) -> String {
+    pub(crate) fn window_prefix(&self) -> String {
         format!("{}:w:", self.tag)
     }
 
@@ -69,14 +69,21 @@ impl KeyNames {
         ledger: &LedgerStreams,
     ) -> ScriptInvocation<'a> {
         let mut inv = script.prepare_invoke();
-        inv.key(format!("{}:res", self.tag))
-            .key(format!("{}:exp", self.tag))
-            .key(format!("{}:done:{request_id}", self.tag))
-            .key(self.ledger(ledger))
-            .arg(op)
-            .arg(now_ms)
-            .arg(self.window_prefix());
+        for key in self.fixed_keys(request_id, ledger) {
+            inv.key(key);
+        }
+        inv.arg(op).arg(now_ms).arg(self.window_prefix());
         inv
+    }
+
+    /// KEYS[1..4] of every op: reservations, expiry, the request's settled marker, ledger.
+    fn fixed_keys(&self, request_id: &str, ledger: &LedgerStreams) -> [String; 4] {
+        [
+            format!("{}:res", self.tag),
+            format!("{}:exp", self.tag),
+            format!("{}:done:{request_id}", self.tag),
+            self.ledger(ledger),
+        ]
     }
 
     pub(crate) fn window_key(&self, window_ms: u64) -> String {
@@ -161,35 +168,112 @@ pub(crate) struct SettleArgs<'a> {
     pub estimated: u64,
 }
 
-pub(crate) fn settle<'a>(
-    script: &'a Script,
-    names: &KeyNames,
-    ledger: &LedgerStreams,
-    a: &SettleArgs<'_>,
-) -> ScriptInvocation<'a> {
-    let mut inv = names.invocation(script, "settle", a.now_ms, a.request_id, ledger);
-    let maxlen = if *ledger == LedgerStreams::Off {
-        0
-    } else {
-        a.ledger_maxlen
-    };
-    inv.arg(a.marker_ttl_ms.max(1))
-        .arg(a.request_id)
-        .arg(a.admitted_at_ms)
-        .arg(&a.amounts[..])
-        .arg(maxlen)
-        .arg(a.lease.unwrap_or(""))
-        .arg(a.estimated)
-        .arg(a.windows_ms.len());
-    for w in a.windows_ms {
-        inv.key(names.window_key(*w)).arg(*w);
-    }
-    if maxlen > 0 {
-        for (field, value) in a.record.fields() {
-            inv.arg(field).arg(value);
+/// One settlement's script input, kept in parts so that the batch writer can join the
+/// settlements of one key into one call (`settle_many`), which stages their window changes and
+/// writes each changed field once.
+pub(crate) struct SettleCall {
+    /// The key's hash tag: only settlements of one key (one cluster slot) are joined.
+    pub tag: String,
+    /// KEYS of a lone settlement: reservations, expiry, its marker, ledger, then windows.
+    pub keys: Vec<String>,
+    pub now_ms: u64,
+    /// The key's window key prefix (ARGV[3]).
+    pub window_prefix: String,
+    /// The settlement's own arguments: ARGV[4..] of a lone one, one item of a joined one.
+    pub item: Vec<Vec<u8>>,
+}
+
+/// KEYS before the windows in a lone settlement; the marker is the third.
+const SETTLE_FIXED_KEYS: usize = 4;
+
+impl SettleCall {
+    pub(crate) fn new(names: &KeyNames, ledger: &LedgerStreams, a: &SettleArgs<'_>) -> Self {
+        let maxlen = if *ledger == LedgerStreams::Off {
+            0
+        } else {
+            a.ledger_maxlen
+        };
+        let mut keys = names.fixed_keys(a.request_id, ledger).to_vec();
+        keys.extend(a.windows_ms.iter().map(|w| names.window_key(*w)));
+        fn push(item: &mut Vec<Vec<u8>>, value: impl ToRedisArgs) {
+            item.extend(value.to_redis_args());
+        }
+        let mut item: Vec<Vec<u8>> = Vec::with_capacity(12 + a.windows_ms.len() + 32);
+        push(&mut item, a.marker_ttl_ms.max(1));
+        push(&mut item, a.request_id);
+        push(&mut item, a.admitted_at_ms);
+        for amount in a.amounts {
+            push(&mut item, amount);
+        }
+        push(&mut item, maxlen);
+        push(&mut item, a.lease.unwrap_or(""));
+        push(&mut item, a.estimated);
+        push(&mut item, a.windows_ms.len());
+        for w in a.windows_ms {
+            push(&mut item, w);
+        }
+        if maxlen > 0 {
+            for (field, value) in a.record.fields() {
+                push(&mut item, field);
+                push(&mut item, value);
+            }
+        }
+        Self {
+            tag: names.tag().to_string(),
+            keys,
+            now_ms: a.now_ms,
+            window_prefix: names.window_prefix(),
+            item,
         }
     }
-    inv
+
+    /// The call of this settlement alone.
+    pub(crate) fn invocation<'a>(&self, script: &'a Script) -> ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        for key in &self.keys {
+            inv.key(key.as_str());
+        }
+        inv.arg("settle")
+            .arg(self.now_ms)
+            .arg(self.window_prefix.as_str());
+        for arg in &self.item {
+            inv.arg(arg.as_slice());
+        }
+        inv
+    }
+}
+
+/// One call for settlements of one key (same tag): `EVALSHA` of the loaded script, answered by
+/// one 0/1 per settlement, in order.
+pub(crate) fn joined_settle(script_hash: &str, calls: &[&SettleCall]) -> redis::Cmd {
+    let first = calls[0];
+    let mut keys: Vec<&str> = first.keys[..SETTLE_FIXED_KEYS]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    keys.extend(calls.iter().map(|c| c.keys[2].as_str()));
+    // Window keys are declared too (a cluster routes by them); each once.
+    for call in calls {
+        for window in &call.keys[SETTLE_FIXED_KEYS..] {
+            if !keys[SETTLE_FIXED_KEYS + calls.len()..].contains(&window.as_str()) {
+                keys.push(window);
+            }
+        }
+    }
+    // Live settlements of one batch are milliseconds apart; the latest clock serves them all.
+    let now_ms = calls.iter().map(|c| c.now_ms).max().unwrap_or(first.now_ms);
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script_hash)
+        .arg(keys.len())
+        .arg(&keys[..])
+        .arg("settle_many")
+        .arg(now_ms)
+        .arg(first.window_prefix.as_str())
+        .arg(calls.len());
+    for call in calls {
+        cmd.arg(call.item.len()).arg(&call.item[..]);
+    }
+    cmd
 }
 
 pub(crate) fn release<'a>(

@@ -1,15 +1,17 @@
 //! Settlements and releases against Redis, buffered while it is away, and their replay.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use redis::ScriptInvocation;
 
 use crate::admission::Reservation;
 use crate::ledger::{LedgerRecord, Settlement};
 use crate::limiter::SettleOutcome;
+use crate::redis::batch::Batched;
 use crate::redis::call::CallError;
 use crate::redis::outage::PendingOp;
-use crate::redis::script::{self, KeyNames, SettleArgs};
+use crate::redis::script::{self, KeyNames, SettleArgs, SettleCall};
 use crate::redis::{Core, RedisLimiter};
 use crate::window::settled_marker_ttl_ms;
 
@@ -89,11 +91,16 @@ impl RedisLimiter {
             estimated: reservation.estimated_input_tokens,
         };
         let names = KeyNames::new(&reservation.key);
-        let inv = script::settle(&self.core.script, &names, &self.core.ledger, &args);
-        let reply = self
-            .core
-            .write("settle", &inv, &names, now_ms, live)
-            .await?;
+        let call = SettleCall::new(&names, &self.core.ledger, &args);
+        let reply = if live {
+            let tag = call.tag.clone();
+            self.core
+                .run_batched("settle", Batched::Settle(Arc::new(call)), tag, now_ms)
+                .await?
+        } else {
+            let inv = call.invocation(&self.core.script);
+            self.core.run("settle", &inv, None).await?
+        };
         match reply.first() {
             Some(1) => Ok(SettleOutcome::Settled),
             Some(0) => Ok(SettleOutcome::Duplicate),
@@ -136,7 +143,7 @@ impl Core {
         live: bool,
     ) -> Result<Vec<i64>, CallError> {
         if live {
-            self.run_batched(op, inv, names.tag().to_string(), now_ms)
+            self.run_batched(op, Batched::Script(inv), names.tag().to_string(), now_ms)
                 .await
         } else {
             self.run(op, inv, None).await

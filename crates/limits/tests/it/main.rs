@@ -2,6 +2,7 @@
 
 mod batch;
 mod cluster;
+mod joined;
 mod lease;
 mod ledger;
 mod outage;

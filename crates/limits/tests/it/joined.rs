@@ -1,0 +1,202 @@
+//! Settlements of one key that meet in a pipeline run as one script call, which writes each
+//! changed window field once for them all, yet each keeps its own outcome and ledger record.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytespike_limits::{
+    KeyLimits, Limiter, LimiterMetrics, Metric, RedisConfig, RedisLimiter, Reservation,
+    SettleOutcome,
+};
+use futures::future::join_all;
+
+use crate::ledger::read_stream;
+use crate::server::RedisServer;
+use crate::support::*;
+
+/// Counts pipelines and the writes they carried.
+#[derive(Default)]
+struct Pipelines {
+    sent: AtomicUsize,
+    members: AtomicUsize,
+}
+
+impl LimiterMetrics for Pipelines {
+    fn redis_batch(&self, size: usize) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.members.fetch_add(size, Ordering::Relaxed);
+    }
+}
+
+fn counted(config: RedisConfig) -> (RedisLimiter, Arc<Pipelines>) {
+    let pipelines = Arc::new(Pipelines::default());
+    let limiter = RedisLimiter::new(config)
+        .unwrap()
+        .with_metrics(pipelines.clone());
+    (limiter, pipelines)
+}
+
+fn limits() -> KeyLimits {
+    one_window(FIVE_HOURS, |w| {
+        w.requests = Some(10_000);
+        w.tokens = Some(10_000_000);
+    })
+}
+
+/// Script calls Redis has run so far (every limiter op is one `EVALSHA`).
+fn script_calls(server: &RedisServer) -> u64 {
+    let stats = server.query(&["INFO", "commandstats"]).unwrap();
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+async fn settle_each(
+    l: &dyn Limiter,
+    all: &[&Reservation],
+    now: std::time::SystemTime,
+) -> Vec<SettleOutcome> {
+    let s = settlement(3, 2, 0, 0, 7);
+    join_all(all.iter().map(|r| l.settle(r, &s, now)))
+        .await
+        .into_iter()
+        .map(|o| o.unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_keys_settlements_in_a_pipeline_are_one_script_call() {
+    let server = RedisServer::start();
+    let (limiter, pipelines) = counted(redis_config(&server.url()));
+    let l: &dyn Limiter = &limiter;
+    let k = key("joined");
+    let mut all = Vec::new();
+    for i in 0..300 {
+        let (r, _) = admitted(admit(l, &k, &limits(), &format!("j-{i}"), 3, t0()).await);
+        all.push(r);
+    }
+
+    let before = script_calls(&server);
+    let outcomes = settle_each(l, &all.iter().collect::<Vec<_>>(), at(mins(1))).await;
+    assert!(outcomes.iter().all(|o| *o == SettleOutcome::Settled));
+    let calls = script_calls(&server) - before;
+    let (sent, members) = (
+        pipelines.sent.load(Ordering::Relaxed) as u64,
+        pipelines.members.load(Ordering::Relaxed) as u64,
+    );
+    assert!(
+        members > sent,
+        "no pipeline carried two settlements ({sent} for {members})"
+    );
+    // One call per pipeline (all of one key), one per settlement that went alone.
+    assert_eq!(calls, sent + (300 - members));
+
+    let records = read_stream(&server.url(), "bsg:ledger");
+    let ids: HashSet<&str> = records.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!((records.len(), ids.len()), (300, 300));
+    assert!(records
+        .iter()
+        .all(|r| r.output_tokens == 2 && r.cost_micros == 7));
+    let u = l.usage(&k, &limits(), at(mins(2))).await.unwrap();
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 300);
+    // Each settlement replaced its estimate (3) with its input and output (3 + 2).
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Tokens), 300 * 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_settled_twice_in_one_joined_call_counts_once() {
+    let server = RedisServer::start();
+    let (limiter, pipelines) = counted(redis_config(&server.url()));
+    let l: &dyn Limiter = &limiter;
+    let k = key("joined-twice");
+    let mut all = Vec::new();
+    for i in 0..100 {
+        let (r, _) = admitted(admit(l, &k, &limits(), &format!("t-{i}"), 3, t0()).await);
+        all.push(r);
+    }
+    // Each reservation twice, side by side, so duplicates share pipelines with their twin.
+    let twice: Vec<&Reservation> = all.iter().flat_map(|r| [r, r]).collect();
+    let outcomes = settle_each(l, &twice, at(mins(1))).await;
+    assert!(pipelines.members.load(Ordering::Relaxed) > pipelines.sent.load(Ordering::Relaxed));
+
+    let mut per_id: HashMap<&str, Vec<SettleOutcome>> = HashMap::new();
+    for (r, o) in twice.iter().zip(outcomes) {
+        per_id.entry(r.request_id.as_str()).or_default().push(o);
+    }
+    for (id, mut seen) in per_id {
+        seen.sort_by_key(|o| *o == SettleOutcome::Duplicate);
+        assert_eq!(
+            seen,
+            [SettleOutcome::Settled, SettleOutcome::Duplicate],
+            "{id}"
+        );
+    }
+    assert_eq!(read_stream(&server.url(), "bsg:ledger").len(), 100);
+    let u = l.usage(&k, &limits(), at(mins(2))).await.unwrap();
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 100);
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Tokens), 100 * 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joined_settlements_of_leased_requests_shrink_the_lease_slot_by_slot() {
+    let server = RedisServer::start();
+    let (a, pipelines) = counted(lease_config(&server.url()));
+    let observer = RedisLimiter::new(redis_config(&server.url())).unwrap();
+    let k = key("joined-lease");
+    // The first admission is a round trip that also leases 256 slots of 3 tokens each.
+    let (first, _) = admitted(admit(&a, &k, &limits(), "first", 3, t0()).await);
+    assert!(first.lease.is_none());
+    let mut carved = Vec::new();
+    for i in 0..100 {
+        let (r, _) = admitted(admit(&a, &k, &limits(), &format!("c-{i}"), 3, t0()).await);
+        assert!(
+            r.lease.is_some(),
+            "request {i} was not carved from the lease"
+        );
+        carved.push(r);
+    }
+    // Settled while the lease lives (it lasts seconds).
+    let outcomes = settle_each(&a, &carved.iter().collect::<Vec<_>>(), t0()).await;
+    assert!(outcomes.iter().all(|o| *o == SettleOutcome::Settled));
+    assert!(pipelines.members.load(Ordering::Relaxed) > pipelines.sent.load(Ordering::Relaxed));
+
+    // Another replica sees: the first reservation, the 100 settled, and the 156 slots (of 3
+    // tokens) the lease still holds.
+    let u = observer.usage(&k, &limits(), t0()).await.unwrap();
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 1 + 100 + 156);
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Tokens), 3 + 100 * 5 + 156 * 3);
+    // Once the lease expires only what was used is left.
+    let later = at(Duration::from_secs(5));
+    let u = observer.usage(&k, &limits(), later).await.unwrap();
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 1 + 100);
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Tokens), 3 + 100 * 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joined_settlements_survive_a_flushed_script_cache() {
+    let server = RedisServer::start();
+    let (limiter, pipelines) = counted(redis_config(&server.url()));
+    let l: &dyn Limiter = &limiter;
+    let k = key("joined-noscript");
+    let mut all = Vec::new();
+    for i in 0..100 {
+        let (r, _) = admitted(admit(l, &k, &limits(), &format!("n-{i}"), 3, t0()).await);
+        all.push(r);
+    }
+    // As after a Redis restart: a pipeline cannot load the script, so its members meet
+    // NOSCRIPT and each is retried alone, which loads it.
+    server.query(&["SCRIPT", "FLUSH"]).unwrap();
+    let outcomes = settle_each(l, &all.iter().collect::<Vec<_>>(), at(mins(1))).await;
+    assert!(
+        outcomes.iter().all(|o| *o == SettleOutcome::Settled),
+        "{outcomes:?}"
+    );
+    assert!(pipelines.members.load(Ordering::Relaxed) > pipelines.sent.load(Ordering::Relaxed));
+    assert_eq!(read_stream(&server.url(), "bsg:ledger").len(), 100);
+    let u = l.usage(&k, &limits(), at(mins(2))).await.unwrap();
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 100);
+}
