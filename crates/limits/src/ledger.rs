@@ -42,6 +42,13 @@ impl Settlement {
     }
 }
 
+/// A ledger field's value, as [`LedgerRecord::write_fields`] hands it out.
+#[derive(Clone, Copy, Debug)]
+pub enum FieldValue<'a> {
+    Text(&'a str),
+    Number(u64),
+}
+
 /// One ledger entry, as stored in the stream (field names are the struct's field names).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerRecord {
@@ -105,24 +112,37 @@ impl LedgerRecord {
 
     /// Stream fields in their documented order; every value is a UTF-8 string.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("v", self.v.to_string()),
-            ("request_id", self.request_id.clone()),
-            ("key", self.key.clone()),
-            ("model", self.model.clone()),
-            ("provider", self.provider.clone()),
-            ("client_protocol", self.client_protocol.clone()),
-            ("upstream_protocol", self.upstream_protocol.clone()),
-            ("input_tokens", self.input_tokens.to_string()),
-            ("output_tokens", self.output_tokens.to_string()),
-            ("cache_read_tokens", self.cache_read_tokens.to_string()),
-            ("cache_write_tokens", self.cache_write_tokens.to_string()),
-            ("reasoning_tokens", self.reasoning_tokens.to_string()),
-            ("cost_micros", self.cost_micros.to_string()),
-            ("status", self.status.to_string()),
-            ("started_at_ms", self.started_at_ms.to_string()),
-            ("finished_at_ms", self.finished_at_ms.to_string()),
-        ]
+        let mut fields = Vec::with_capacity(16);
+        self.write_fields(|name, value| {
+            let text = match value {
+                FieldValue::Text(text) => text.to_string(),
+                FieldValue::Number(n) => n.to_string(),
+            };
+            fields.push((name, text));
+        });
+        fields
+    }
+
+    /// Hands each stream field to `put`, in the documented order, without building strings:
+    /// the settlement path writes them straight into its Redis call.
+    pub fn write_fields(&self, mut put: impl FnMut(&'static str, FieldValue<'_>)) {
+        use FieldValue::{Number, Text};
+        put("v", Number(self.v.into()));
+        put("request_id", Text(&self.request_id));
+        put("key", Text(&self.key));
+        put("model", Text(&self.model));
+        put("provider", Text(&self.provider));
+        put("client_protocol", Text(&self.client_protocol));
+        put("upstream_protocol", Text(&self.upstream_protocol));
+        put("input_tokens", Number(self.input_tokens));
+        put("output_tokens", Number(self.output_tokens));
+        put("cache_read_tokens", Number(self.cache_read_tokens));
+        put("cache_write_tokens", Number(self.cache_write_tokens));
+        put("reasoning_tokens", Number(self.reasoning_tokens));
+        put("cost_micros", Number(self.cost_micros));
+        put("status", Number(self.status.into()));
+        put("started_at_ms", Number(self.started_at_ms));
+        put("finished_at_ms", Number(self.finished_at_ms));
     }
 
     /// Parses a record back from stream fields (what a billing consumer does).

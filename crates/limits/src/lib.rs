@@ -16,7 +16,7 @@ pub use admission::{
     tightest, Admission, AdmitRequest, Origin, Rejection, Reservation, WindowUsage,
 };
 pub use error::LimitError;
-pub use ledger::{LedgerRecord, Settlement, LEDGER_VERSION};
+pub use ledger::{FieldValue, LedgerRecord, Settlement, LEDGER_VERSION};
 pub use limiter::{Limiter, SettleOutcome};
 pub use limits::{KeyId, KeyLimits, Metric, WindowLimit};
 pub use memory::{MemoryConfig, MemoryLimiter};

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use redis::{Script, ScriptInvocation, ToRedisArgs};
+use redis::{Arg, Cmd, Script, ScriptInvocation};
 
 use crate::admission::Rejection;
 use crate::error::LimitError;
-use crate::ledger::LedgerRecord;
+use crate::ledger::{FieldValue, LedgerRecord};
 use crate::limits::{KeyId, KeyLimits, Metric};
 use crate::memory::WindowSums;
 use crate::usage::Amounts;
@@ -180,7 +180,8 @@ pub(crate) struct SettleCall {
     /// The key's window key prefix (ARGV[3]).
     pub window_prefix: String,
     /// The settlement's own arguments: ARGV[4..] of a lone one, one item of a joined one.
-    pub item: Vec<Vec<u8>>,
+    /// Kept in a command's buffer: one allocation for them all, numbers written in place.
+    item: Cmd,
 }
 
 /// KEYS before the windows in a lone settlement; the marker is the third.
@@ -195,28 +196,24 @@ impl SettleCall {
         };
         let mut keys = names.fixed_keys(a.request_id, ledger).to_vec();
         keys.extend(a.windows_ms.iter().map(|w| names.window_key(*w)));
-        fn push(item: &mut Vec<Vec<u8>>, value: impl ToRedisArgs) {
-            item.extend(value.to_redis_args());
-        }
-        let mut item: Vec<Vec<u8>> = Vec::with_capacity(12 + a.windows_ms.len() + 32);
-        push(&mut item, a.marker_ttl_ms.max(1));
-        push(&mut item, a.request_id);
-        push(&mut item, a.admitted_at_ms);
-        for amount in a.amounts {
-            push(&mut item, amount);
-        }
-        push(&mut item, maxlen);
-        push(&mut item, a.lease.unwrap_or(""));
-        push(&mut item, a.estimated);
-        push(&mut item, a.windows_ms.len());
-        for w in a.windows_ms {
-            push(&mut item, w);
-        }
+        let mut item = Cmd::new();
+        item.arg(a.marker_ttl_ms.max(1))
+            .arg(a.request_id)
+            .arg(a.admitted_at_ms)
+            .arg(&a.amounts[..])
+            .arg(maxlen)
+            .arg(a.lease.unwrap_or(""))
+            .arg(a.estimated)
+            .arg(a.windows_ms.len())
+            .arg(a.windows_ms);
         if maxlen > 0 {
-            for (field, value) in a.record.fields() {
-                push(&mut item, field);
-                push(&mut item, value);
-            }
+            a.record.write_fields(|name, value| {
+                item.arg(name);
+                match value {
+                    FieldValue::Text(text) => item.arg(text),
+                    FieldValue::Number(n) => item.arg(n),
+                };
+            });
         }
         Self {
             tag: names.tag().to_string(),
@@ -225,6 +222,14 @@ impl SettleCall {
             window_prefix: names.window_prefix(),
             item,
         }
+    }
+
+    /// The settlement's own arguments, in order.
+    fn item_args(&self) -> impl Iterator<Item = &[u8]> {
+        self.item.args_iter().filter_map(|arg| match arg {
+            Arg::Simple(bytes) => Some(bytes),
+            _ => None,
+        })
     }
 
     /// The call of this settlement alone.
@@ -236,8 +241,8 @@ impl SettleCall {
         inv.arg("settle")
             .arg(self.now_ms)
             .arg(self.window_prefix.as_str());
-        for arg in &self.item {
-            inv.arg(arg.as_slice());
+        for arg in self.item_args() {
+            inv.arg(arg);
         }
         inv
     }
@@ -271,7 +276,10 @@ pub(crate) fn joined_settle(script_hash: &str, calls: &[&SettleCall]) -> redis::
         .arg(first.window_prefix.as_str())
         .arg(calls.len());
     for call in calls {
-        cmd.arg(call.item.len()).arg(&call.item[..]);
+        cmd.arg(call.item.args_iter().len());
+        for arg in call.item_args() {
+            cmd.arg(arg);
+        }
     }
     cmd
 }
