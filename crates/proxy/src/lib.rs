@@ -10,6 +10,7 @@ pub mod context;
 mod fail;
 mod failover;
 mod health;
+mod key_windows;
 mod logging;
 pub mod metrics;
 mod models;

@@ -1,11 +1,14 @@
 //! The proxy's Prometheus metrics: traffic, latency, tokens and cost.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::key_windows::{KeyWindowCollector, KeyWindowGauges};
 
 use bytespike_limits::{LimiterMetrics, Origin, Rejection, SettleOutcome, WindowUsage};
 use prometheus::{
-    exponential_buckets, CounterVec, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec,
-    IntGauge, Opts, Registry,
+    exponential_buckets, CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
+    Registry,
 };
 
 /// Metrics the request path updates.
@@ -34,12 +37,9 @@ pub struct ProxyMetrics {
     pub time_per_output_token: HistogramVec,
     /// Upstream failures (connect, timeout, TLS, reset, error statuses), by provider and kind.
     pub upstream_errors: IntCounterVec,
-    /// Per-key usage of each limit window, by key (`namespace/name`), window and metric.
-    pub key_window_used: GaugeVec,
-    /// Per-key cap of each limit window.
-    pub key_window_limit: GaugeVec,
-    /// Per-key share of each window's cap in use, `used / limit`.
-    pub key_window_utilisation: GaugeVec,
+    /// Per-key usage, cap and utilisation of each limit window, by key (`namespace/name`),
+    /// window and metric; set from each key's latest report when metrics are gathered.
+    pub key_windows: Arc<KeyWindowGauges>,
     /// Requests by key and status class.
     pub key_requests: IntCounterVec,
     /// Tokens (input, cache read, cache write, output) by key.
@@ -122,27 +122,7 @@ impl ProxyMetrics {
                 ),
                 &["provider", "kind"],
             )?,
-            key_window_used: GaugeVec::new(
-                Opts::new(
-                    "bytespike_key_window_used",
-                    "Amount counted in a key's limit window (requests, tokens or micro-USD), as of the key's last request.",
-                ),
-                &["key", "window", "metric"],
-            )?,
-            key_window_limit: GaugeVec::new(
-                Opts::new(
-                    "bytespike_key_window_limit",
-                    "Cap of a key's limit window (requests, tokens or micro-USD).",
-                ),
-                &["key", "window", "metric"],
-            )?,
-            key_window_utilisation: GaugeVec::new(
-                Opts::new(
-                    "bytespike_key_window_utilisation_ratio",
-                    "Share of a key's limit window in use (used / limit; 1 is exhausted), as of the key's last request.",
-                ),
-                &["key", "window", "metric"],
-            )?,
+            key_windows: KeyWindowGauges::new()?,
             key_requests: IntCounterVec::new(
                 Opts::new("bytespike_key_requests_total", "Requests by API key (namespace/name) and status class."),
                 &["key", "status_class"],
@@ -173,9 +153,7 @@ impl ProxyMetrics {
         registry.register(Box::new(metrics.ejections.clone()))?;
         registry.register(Box::new(metrics.time_per_output_token.clone()))?;
         registry.register(Box::new(metrics.upstream_errors.clone()))?;
-        registry.register(Box::new(metrics.key_window_used.clone()))?;
-        registry.register(Box::new(metrics.key_window_limit.clone()))?;
-        registry.register(Box::new(metrics.key_window_utilisation.clone()))?;
+        registry.register(Box::new(KeyWindowCollector(metrics.key_windows.clone())))?;
         registry.register(Box::new(metrics.key_requests.clone()))?;
         registry.register(Box::new(metrics.key_tokens.clone()))?;
         registry.register(Box::new(metrics.key_cost.clone()))?;
@@ -194,30 +172,7 @@ impl ProxyMetrics {
         if !self.per_key {
             return;
         }
-        // Metrics of one window come together: its label is written once for them.
-        let mut label: Option<(std::time::Duration, String)> = None;
-        for w in windows {
-            let Some(limit) = w.limit else { continue };
-            if label.as_ref().is_none_or(|(window, _)| *window != w.window) {
-                label = Some((w.window, crate::budget::window_label(w.window)));
-            }
-            let window = label.as_ref().map_or("", |(_, text)| text.as_str());
-            let labels = [key, window, w.metric.as_str()];
-            self.key_window_used
-                .with_label_values(&labels)
-                .set(w.used as f64);
-            self.key_window_limit
-                .with_label_values(&labels)
-                .set(limit as f64);
-            let ratio = if limit == 0 {
-                1.0
-            } else {
-                w.used as f64 / limit as f64
-            };
-            self.key_window_utilisation
-                .with_label_values(&labels)
-                .set(ratio);
-        }
+        self.key_windows.record(key, windows);
     }
 }
 
