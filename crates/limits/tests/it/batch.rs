@@ -2,41 +2,15 @@
 //! record and its own place in the replay buffer.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytespike_limits::{
-    KeyId, KeyLimits, Limiter, LimiterMetrics, Metric, RedisConfig, RedisLimiter, Reservation,
-    SettleOutcome,
-};
+use bytespike_limits::{KeyId, KeyLimits, Limiter, Metric, Reservation, SettleOutcome};
 use futures::future::join_all;
 
 use crate::ledger::read_stream;
 use crate::server::{RedisCluster, RedisServer};
 use crate::support::*;
-
-/// Counts pipelines and the writes they carried.
-#[derive(Default)]
-struct Pipelines {
-    sent: AtomicUsize,
-    members: AtomicUsize,
-}
-
-impl LimiterMetrics for Pipelines {
-    fn redis_batch(&self, size: usize) {
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        self.members.fetch_add(size, Ordering::Relaxed);
-    }
-}
-
-fn counted(config: RedisConfig) -> (RedisLimiter, Arc<Pipelines>) {
-    let pipelines = Arc::new(Pipelines::default());
-    let limiter = RedisLimiter::new(config)
-        .unwrap()
-        .with_metrics(pipelines.clone());
-    (limiter, pipelines)
-}
 
 fn limits() -> KeyLimits {
     one_window(FIVE_HOURS, |w| w.requests = Some(10_000))

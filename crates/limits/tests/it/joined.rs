@@ -2,41 +2,14 @@
 //! changed window field once for them all, yet each keeps its own outcome and ledger record.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytespike_limits::{
-    KeyLimits, Limiter, LimiterMetrics, Metric, RedisConfig, RedisLimiter, Reservation,
-    SettleOutcome,
-};
+use bytespike_limits::{KeyLimits, Limiter, Metric, RedisLimiter, Reservation, SettleOutcome};
 use futures::future::join_all;
 
 use crate::ledger::read_stream;
 use crate::server::RedisServer;
 use crate::support::*;
-
-/// Counts pipelines and the writes they carried.
-#[derive(Default)]
-struct Pipelines {
-    sent: AtomicUsize,
-    members: AtomicUsize,
-}
-
-impl LimiterMetrics for Pipelines {
-    fn redis_batch(&self, size: usize) {
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        self.members.fetch_add(size, Ordering::Relaxed);
-    }
-}
-
-fn counted(config: RedisConfig) -> (RedisLimiter, Arc<Pipelines>) {
-    let pipelines = Arc::new(Pipelines::default());
-    let limiter = RedisLimiter::new(config)
-        .unwrap()
-        .with_metrics(pipelines.clone());
-    (limiter, pipelines)
-}
 
 fn limits() -> KeyLimits {
     one_window(FIVE_HOURS, |w| {
@@ -84,10 +57,8 @@ async fn one_keys_settlements_in_a_pipeline_are_one_script_call() {
     let outcomes = settle_each(l, &all.iter().collect::<Vec<_>>(), at(mins(1))).await;
     assert!(outcomes.iter().all(|o| *o == SettleOutcome::Settled));
     let calls = script_calls(&server) - before;
-    let (sent, members) = (
-        pipelines.sent.load(Ordering::Relaxed) as u64,
-        pipelines.members.load(Ordering::Relaxed) as u64,
-    );
+    let (sent, members) = pipelines.counts();
+    let (sent, members) = (sent as u64, members as u64);
     assert!(
         members > sent,
         "no pipeline carried two settlements ({sent} for {members})"
@@ -121,7 +92,8 @@ async fn a_request_settled_twice_in_one_joined_call_counts_once() {
     // Each reservation twice, side by side, so duplicates share pipelines with their twin.
     let twice: Vec<&Reservation> = all.iter().flat_map(|r| [r, r]).collect();
     let outcomes = settle_each(l, &twice, at(mins(1))).await;
-    assert!(pipelines.members.load(Ordering::Relaxed) > pipelines.sent.load(Ordering::Relaxed));
+    let (sent, members) = pipelines.counts();
+    assert!(members > sent, "no pipeline carried two settlements");
 
     let mut per_id: HashMap<&str, Vec<SettleOutcome>> = HashMap::new();
     for (r, o) in twice.iter().zip(outcomes) {
@@ -162,7 +134,8 @@ async fn joined_settlements_of_leased_requests_shrink_the_lease_slot_by_slot() {
     // Settled while the lease lives (it lasts seconds).
     let outcomes = settle_each(&a, &carved.iter().collect::<Vec<_>>(), t0()).await;
     assert!(outcomes.iter().all(|o| *o == SettleOutcome::Settled));
-    assert!(pipelines.members.load(Ordering::Relaxed) > pipelines.sent.load(Ordering::Relaxed));
+    let (sent, members) = pipelines.counts();
+    assert!(members > sent, "no pipeline carried two settlements");
 
     // Another replica sees: the first reservation, the 100 settled, and the 156 slots (of 3
     // tokens) the lease still holds.
@@ -195,7 +168,8 @@ async fn joined_settlements_survive_a_flushed_script_cache() {
         outcomes.iter().all(|o| *o == SettleOutcome::Settled),
         "{outcomes:?}"
     );
-    assert!(pipelines.members.load(Ordering::Relaxed) > pipelines.sent.load(Ordering::Relaxed));
+    let (sent, members) = pipelines.counts();
+    assert!(members > sent, "no pipeline carried two settlements");
     assert_eq!(read_stream(&server.url(), "bsg:ledger").len(), 100);
     let u = l.usage(&k, &limits(), at(mins(2))).await.unwrap();
     assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 100);

@@ -1,12 +1,13 @@
 //! Shared helpers: injected clock, limit builders and backend constructors.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytespike_limits::{
-    Admission, AdmissionMode, AdmitRequest, KeyId, KeyLimits, Limiter, MemoryConfig, MemoryLimiter,
-    Metric, RedisConfig, RedisLimiter, RedisTarget, Rejection, Reservation, Settlement, Usage,
-    WindowLimit, WindowUsage,
+    Admission, AdmissionMode, AdmitRequest, KeyId, KeyLimits, Limiter, LimiterMetrics,
+    MemoryConfig, MemoryLimiter, Metric, RedisConfig, RedisLimiter, RedisTarget, Rejection,
+    Reservation, Settlement, Usage, WindowLimit, WindowUsage,
 };
 
 use crate::server::RedisServer;
@@ -181,4 +182,37 @@ pub fn redis_leased() -> Backend {
         limiter: Arc::new(limiter),
         _server: Some(server),
     }
+}
+
+/// Counts the limiter's Redis pipelines and the writes they carried.
+#[derive(Default)]
+pub struct Pipelines {
+    pub sent: AtomicUsize,
+    pub members: AtomicUsize,
+}
+
+impl Pipelines {
+    /// (pipelines sent, writes they carried)
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.members.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl LimiterMetrics for Pipelines {
+    fn redis_batch(&self, size: usize) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.members.fetch_add(size, Ordering::Relaxed);
+    }
+}
+
+/// A Redis limiter whose pipelines are counted.
+pub fn counted(config: RedisConfig) -> (RedisLimiter, Arc<Pipelines>) {
+    let pipelines = Arc::new(Pipelines::default());
+    let limiter = RedisLimiter::new(config)
+        .unwrap()
+        .with_metrics(pipelines.clone());
+    (limiter, pipelines)
 }
