@@ -5,8 +5,10 @@ mod render;
 
 pub use render::{headers, rejection_error, retry_after_seconds, usage_document, window_label};
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytespike_config::snapshot::KeyEntry;
@@ -108,7 +110,7 @@ pub enum Refusal {
 /// response path.
 pub fn finish(limiter: Arc<dyn Limiter>, reservation: Reservation, outcome: Outcome) {
     PENDING_SETTLEMENTS.fetch_add(1, Ordering::AcqRel);
-    tokio::spawn(async move {
+    let mut work = Box::pin(async move {
         let now = SystemTime::now();
         let result = match &outcome {
             Outcome::Failed => limiter.release(&reservation, now).await.map(|_| ()),
@@ -122,6 +124,13 @@ pub fn finish(limiter: Arc<dyn Limiter>, reservation: Reservation, outcome: Outc
         }
         PENDING_SETTLEMENTS.fetch_sub(1, Ordering::AcqRel);
     });
+    // Limits kept in process settle without waiting: finishing here spares a task per request.
+    // Work that must wait (a Redis write) continues as a task, which polls it again with a
+    // real waker.
+    let mut cx = Context::from_waker(Waker::noop());
+    if work.as_mut().poll(&mut cx).is_pending() {
+        tokio::spawn(work);
+    }
 }
 
 /// Settlements and releases started but not finished; a draining process waits for them.
