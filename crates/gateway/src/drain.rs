@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytespike_proxy::access_log;
 use bytespike_proxy::budget::pending_settlements;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
@@ -36,7 +35,6 @@ impl BackgroundService for Drain {
         while tokio::time::Instant::now() < deadline {
             if self.in_flight.get() <= 0 && pending_settlements() == 0 {
                 tracing::info!("drained: every request finished and its usage settled");
-                access_log::flush();
                 std::process::exit(0);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -45,7 +43,5 @@ impl BackgroundService for Drain {
             in_flight = self.in_flight.get(),
             "grace period over with requests still in flight"
         );
-        // Pingora ends the process next; what the access log holds goes out first.
-        access_log::flush();
     }
 }

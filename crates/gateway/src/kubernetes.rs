@@ -134,7 +134,6 @@ impl BackgroundService for KubeSync {
         if let Err(e) = self.0.run(stop).await {
             // Without the controller nothing would ever be served; a restart is the way out.
             tracing::error!(error = %e, "the Kubernetes controller stopped");
-            bytespike_proxy::access_log::flush();
             std::process::exit(1);
         }
     }

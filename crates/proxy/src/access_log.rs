@@ -11,7 +11,7 @@
 
 mod sink;
 
-pub use sink::{configure, flush};
+pub use sink::configure;
 
 use std::cell::RefCell;
 use std::io::Write;

@@ -4,7 +4,9 @@
 //! interval or whenever the buffer fills, as proxies such as Envoy do with their access logs.
 //!
 //! A line is at most one flush interval late, and lines keep the order in which they were
-//! pushed. The process calls [`flush`] before it exits so that nothing buffered is lost.
+//! pushed. The buffer is flushed when the process exits, whichever way it exits through
+//! `exit` (a drain that finished, the end of Pingora's grace period, a fatal error), so
+//! nothing buffered is lost.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +38,10 @@ pub fn configure(interval: Duration) {
     }
     static FLUSHER: OnceLock<()> = OnceLock::new();
     FLUSHER.get_or_init(|| {
+        // SAFETY: registers a plain function with no arguments; it runs once, at exit.
+        if unsafe { libc::atexit(flush_at_exit) } != 0 {
+            tracing::warn!("access log: could not register the flush at exit");
+        }
         let spawned = std::thread::Builder::new()
             .name("access-log-flush".into())
             .spawn(|| loop {
@@ -84,6 +90,11 @@ pub fn flush() {
         // A burst of long lines leaves no lasting footprint.
         batch.shrink_to(FLUSH_AT_BYTES);
     }
+}
+
+/// Runs from `exit`: `std::process::exit` and a return from `main` both end there.
+extern "C" fn flush_at_exit() {
+    flush();
 }
 
 /// A poisoned lock only means a panic elsewhere while the buffer was held; its bytes are
