@@ -24,12 +24,22 @@ pub(crate) const BATCH_CAP: usize = 128;
 
 /// One queued script call and where its own answer goes.
 struct Job {
-    cmd: Cmd,
+    work: Work,
     /// The key's hash tag: on a cluster only commands of one slot may share a pipeline.
     tag: String,
-    /// A settlement, which may be joined with others of its key into one call.
-    settle: Option<Arc<SettleCall>>,
-    reply: oneshot::Sender<RedisResult<Vec<i64>>>,
+    reply: Reply,
+}
+
+/// Where one job's answer goes.
+type Reply = oneshot::Sender<RedisResult<Vec<i64>>>;
+
+/// What a job asks Redis to do.
+enum Work {
+    /// A script call, ready to send.
+    Script(Cmd),
+    /// A settlement, sent joined with the others of its key in the same pipeline; its command
+    /// is built only then, once for all of them.
+    Settle(Arc<SettleCall>),
 }
 
 /// The queue in front of the writer task.
@@ -103,9 +113,13 @@ async fn write(mut jobs: mpsc::UnboundedReceiver<Job>, writer: Arc<Writer>) {
 }
 
 fn fail_all(jobs: impl Iterator<Item = Job>, error: impl Fn() -> String) {
-    for job in jobs {
+    fail_replies(jobs.map(|job| job.reply), error);
+}
+
+fn fail_replies(replies: impl Iterator<Item = Reply>, error: impl Fn() -> String) {
+    for reply in replies {
         let e = redis::RedisError::from((ErrorKind::Io, "redis unreachable", error()));
-        let _ = job.reply.send(Err(e));
+        let _ = reply.send(Err(e));
     }
 }
 
@@ -114,12 +128,14 @@ fn fail_all(jobs: impl Iterator<Item = Job>, error: impl Fn() -> String) {
 /// one key travel as one joined call.
 async fn send(mut conn: Conn, jobs: Vec<Job>, writer: Arc<Writer>) {
     writer.metrics.redis_batch(jobs.len());
-    let entries = join_settlements(jobs, &writer.script_hash);
+    let (cmds, answers): (Vec<Cmd>, Vec<Vec<Reply>>) = join_settlements(jobs, &writer.script_hash)
+        .into_iter()
+        .unzip();
     let mut pipe = redis::pipe();
     // Each member's error is its own: one rejected call must not fail its neighbours.
     pipe.ignore_errors();
-    for (cmd, _) in &entries {
-        pipe.add_command(cmd.clone());
+    for cmd in cmds {
+        pipe.add_command(cmd);
     }
     let timeout = writer.timeout;
     let result = tokio::time::timeout(
@@ -127,68 +143,67 @@ async fn send(mut conn: Conn, jobs: Vec<Job>, writer: Arc<Writer>) {
         pipe.query_async::<Vec<RedisResult<Vec<i64>>>>(&mut conn),
     )
     .await;
-    let jobs = entries.into_iter().map(|(_, members)| members);
+    let all = answers.into_iter();
     match result {
-        Ok(Ok(replies)) if replies.len() == jobs.len() => {
-            for (members, reply) in jobs.zip(replies) {
+        Ok(Ok(replies)) if replies.len() == all.len() => {
+            for (members, reply) in all.zip(replies) {
                 answer(members, reply);
             }
         }
         Ok(Ok(replies)) => {
             let n = replies.len();
-            fail_all(jobs.flatten(), || format!("pipeline answered {n} replies"));
+            fail_replies(all.flatten(), || format!("pipeline answered {n} replies"));
         }
-        Ok(Err(e)) => fail_all(jobs.flatten(), || e.to_string()),
-        Err(_) => fail_all(jobs.flatten(), || format!("no answer within {timeout:?}")),
+        Ok(Err(e)) => fail_replies(all.flatten(), || e.to_string()),
+        Err(_) => fail_replies(all.flatten(), || format!("no answer within {timeout:?}")),
     }
 }
 
-/// The pipeline's commands, each with the jobs its reply answers: settlements of one key
-/// joined into one call, everything else as it came.
-fn join_settlements(jobs: Vec<Job>, script_hash: &str) -> Vec<(Cmd, Vec<Job>)> {
-    let mut entries: Vec<(Cmd, Vec<Job>)> = Vec::with_capacity(jobs.len());
-    let mut by_key: HashMap<String, Vec<Job>> = HashMap::new();
-    for job in jobs {
-        if job.settle.is_some() {
-            by_key.entry(job.tag.clone()).or_default().push(job);
-        } else {
-            entries.push((job.cmd.clone(), vec![job]));
+/// The pipeline's commands, each with the replies it answers: settlements of one key joined
+/// into one call, everything else as it came.
+fn join_settlements(jobs: Vec<Job>, script_hash: &str) -> Vec<(Cmd, Vec<Reply>)> {
+    let mut entries: Vec<(Cmd, Vec<Reply>)> = Vec::with_capacity(jobs.len());
+    let mut by_key: HashMap<String, (Vec<Arc<SettleCall>>, Vec<Reply>)> = HashMap::new();
+    for Job { work, tag, reply } in jobs {
+        match work {
+            Work::Script(cmd) => entries.push((cmd, vec![reply])),
+            Work::Settle(call) => {
+                let (calls, replies) = by_key.entry(tag).or_default();
+                calls.push(call);
+                replies.push(reply);
+            }
         }
     }
-    for (_, group) in by_key {
-        if group.len() == 1 {
-            entries.push((group[0].cmd.clone(), group));
-            continue;
-        }
-        let calls: Vec<&SettleCall> = group.iter().filter_map(|j| j.settle.as_deref()).collect();
-        entries.push((script::joined_settle(script_hash, &calls), group));
+    for (calls, replies) in by_key.into_values() {
+        let calls: Vec<&SettleCall> = calls.iter().map(|c| c.as_ref()).collect();
+        entries.push((script::joined_settle(script_hash, &calls), replies));
     }
     entries
 }
 
 /// Hands out one pipeline reply: a lone job's as it is, a joined call's one value per member.
-fn answer(members: Vec<Job>, reply: RedisResult<Vec<i64>>) {
+fn answer(members: Vec<Reply>, reply: RedisResult<Vec<i64>>) {
     if members.len() == 1 {
-        if let Some(job) = members.into_iter().next() {
-            let _ = job.reply.send(reply);
+        if let Some(member) = members.into_iter().next() {
+            let _ = member.send(reply);
         }
         return;
     }
     match reply {
         Ok(values) if values.len() == members.len() => {
-            for (job, value) in members.into_iter().zip(values) {
-                let _ = job.reply.send(Ok(vec![value]));
+            for (member, value) in members.into_iter().zip(values) {
+                let _ = member.send(Ok(vec![value]));
             }
         }
         Ok(values) => {
             let (n, expected) = (values.len(), members.len());
-            fail_all(members.into_iter(), || {
+            fail_replies(members.into_iter(), || {
                 format!("joined settlement answered {n} values for {expected}")
             });
         }
         Err(e) => {
-            for job in members {
-                let _ = job.reply.send(Err(e.clone()));
+            for member in members {
+                let _ = member.send(Err(e.clone()));
             }
         }
     }
@@ -238,20 +253,11 @@ impl Core {
         }
         let started = Instant::now();
         let (reply, answer) = oneshot::channel();
-        let (cmd, settle) = match &write {
-            Batched::Script(inv) => (Cmd::invoke_script(inv), None),
-            // A settlement goes as a joined call of one, so the writer may join it with others.
-            Batched::Settle(call) => (
-                script::joined_settle(self.script.get_hash(), &[call]),
-                Some(call.clone()),
-            ),
+        let work = match &write {
+            Batched::Script(inv) => Work::Script(Cmd::invoke_script(inv)),
+            Batched::Settle(call) => Work::Settle(call.clone()),
         };
-        let job = Job {
-            cmd,
-            tag,
-            settle,
-            reply,
-        };
+        let job = Job { work, tag, reply };
         // Started on first use, so it reports to the metrics the limiter was finally given.
         let batcher = self.batcher.get_or_init(|| {
             Batcher::start(
