@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytespike_limits::{KeyId, KeyLimits, Limiter, Metric, Reservation, SettleOutcome};
-use futures::future::join_all;
 
 use crate::ledger::read_stream;
 use crate::server::{RedisCluster, RedisServer};
@@ -20,22 +19,15 @@ fn limits() -> KeyLimits {
 async fn admit_all(l: &dyn Limiter, keys: &[KeyId], n: usize) -> Vec<Reservation> {
     let mut out = Vec::new();
     for k in keys {
-        for i in 0..n {
-            let (res, _) = admitted(admit(l, k, &limits(), &format!("r-{i}"), 1, t0()).await);
-            out.push(res);
-        }
+        out.extend(admit_n(l, k, &limits(), "r", n, 1, t0()).await);
     }
     out
 }
 
 /// Settles every reservation at once, as many finished requests do under load.
 async fn settle_all(l: &dyn Limiter, all: &[Reservation]) -> Vec<SettleOutcome> {
-    let s = settlement(1, 1, 0, 0, 1);
-    join_all(all.iter().map(|r| l.settle(r, &s, at(mins(1)))))
-        .await
-        .into_iter()
-        .map(|o| o.unwrap())
-        .collect()
+    let all: Vec<&Reservation> = all.iter().collect();
+    settle_at_once(l, &all, &settlement(1, 1, 0, 0, 1), at(mins(1))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

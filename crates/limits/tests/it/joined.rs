@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bytespike_limits::{KeyLimits, Limiter, Metric, RedisLimiter, Reservation, SettleOutcome};
-use futures::future::join_all;
 
 use crate::ledger::read_stream;
 use crate::server::RedisServer;
@@ -28,17 +27,13 @@ fn script_calls(server: &RedisServer) -> u64 {
         .map_or(0, |n| n.parse().unwrap())
 }
 
+/// Settles them all at once with 3 input and 2 output tokens, 7 micro-dollars each.
 async fn settle_each(
     l: &dyn Limiter,
     all: &[&Reservation],
     now: std::time::SystemTime,
 ) -> Vec<SettleOutcome> {
-    let s = settlement(3, 2, 0, 0, 7);
-    join_all(all.iter().map(|r| l.settle(r, &s, now)))
-        .await
-        .into_iter()
-        .map(|o| o.unwrap())
-        .collect()
+    settle_at_once(l, all, &settlement(3, 2, 0, 0, 7), now).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,11 +42,7 @@ async fn one_keys_settlements_in_a_pipeline_are_one_script_call() {
     let (limiter, pipelines) = counted(redis_config(&server.url()));
     let l: &dyn Limiter = &limiter;
     let k = key("joined");
-    let mut all = Vec::new();
-    for i in 0..300 {
-        let (r, _) = admitted(admit(l, &k, &limits(), &format!("j-{i}"), 3, t0()).await);
-        all.push(r);
-    }
+    let all = admit_n(l, &k, &limits(), "j", 300, 3, t0()).await;
 
     let before = script_calls(&server);
     let outcomes = settle_each(l, &all.iter().collect::<Vec<_>>(), at(mins(1))).await;
@@ -84,11 +75,7 @@ async fn a_request_settled_twice_in_one_joined_call_counts_once() {
     let (limiter, pipelines) = counted(redis_config(&server.url()));
     let l: &dyn Limiter = &limiter;
     let k = key("joined-twice");
-    let mut all = Vec::new();
-    for i in 0..100 {
-        let (r, _) = admitted(admit(l, &k, &limits(), &format!("t-{i}"), 3, t0()).await);
-        all.push(r);
-    }
+    let all = admit_n(l, &k, &limits(), "t", 100, 3, t0()).await;
     // Each reservation twice, side by side, so duplicates share pipelines with their twin.
     let twice: Vec<&Reservation> = all.iter().flat_map(|r| [r, r]).collect();
     let outcomes = settle_each(l, &twice, at(mins(1))).await;
@@ -122,15 +109,11 @@ async fn joined_settlements_of_leased_requests_shrink_the_lease_slot_by_slot() {
     // The first admission is a round trip that also leases 256 slots of 3 tokens each.
     let (first, _) = admitted(admit(&a, &k, &limits(), "first", 3, t0()).await);
     assert!(first.lease.is_none());
-    let mut carved = Vec::new();
-    for i in 0..100 {
-        let (r, _) = admitted(admit(&a, &k, &limits(), &format!("c-{i}"), 3, t0()).await);
-        assert!(
-            r.lease.is_some(),
-            "request {i} was not carved from the lease"
-        );
-        carved.push(r);
-    }
+    let carved = admit_n(&a, &k, &limits(), "c", 100, 3, t0()).await;
+    assert!(
+        carved.iter().all(|r| r.lease.is_some()),
+        "a request was not carved from the lease"
+    );
     // Settled while the lease lives (it lasts seconds).
     let outcomes = settle_each(&a, &carved.iter().collect::<Vec<_>>(), t0()).await;
     assert!(outcomes.iter().all(|o| *o == SettleOutcome::Settled));
@@ -155,11 +138,7 @@ async fn joined_settlements_survive_a_flushed_script_cache() {
     let (limiter, pipelines) = counted(redis_config(&server.url()));
     let l: &dyn Limiter = &limiter;
     let k = key("joined-noscript");
-    let mut all = Vec::new();
-    for i in 0..100 {
-        let (r, _) = admitted(admit(l, &k, &limits(), &format!("n-{i}"), 3, t0()).await);
-        all.push(r);
-    }
+    let all = admit_n(l, &k, &limits(), "n", 100, 3, t0()).await;
     // As after a Redis restart: a pipeline cannot load the script, so its members meet
     // NOSCRIPT and each is retried alone, which loads it.
     server.query(&["SCRIPT", "FLUSH"]).unwrap();

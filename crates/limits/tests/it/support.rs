@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytespike_limits::{
     Admission, AdmissionMode, AdmitRequest, KeyId, KeyLimits, Limiter, LimiterMetrics,
     MemoryConfig, MemoryLimiter, Metric, RedisConfig, RedisLimiter, RedisTarget, Rejection,
-    Reservation, Settlement, Usage, WindowLimit, WindowUsage,
+    Reservation, SettleOutcome, Settlement, Usage, WindowLimit, WindowUsage,
 };
 
 use crate::server::RedisServer;
@@ -215,4 +215,38 @@ pub fn counted(config: RedisConfig) -> (RedisLimiter, Arc<Pipelines>) {
         .unwrap()
         .with_metrics(pipelines.clone());
     (limiter, pipelines)
+}
+
+/// Admits `n` requests of `key` (ids `<prefix>-<i>`), each of which must pass.
+pub async fn admit_n(
+    limiter: &dyn Limiter,
+    key: &KeyId,
+    limits: &KeyLimits,
+    prefix: &str,
+    n: usize,
+    estimate: u64,
+    now: SystemTime,
+) -> Vec<Reservation> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let request_id = format!("{prefix}-{i}");
+        let (reservation, _) =
+            admitted(admit(limiter, key, limits, &request_id, estimate, now).await);
+        out.push(reservation);
+    }
+    out
+}
+
+/// Settles every reservation at once with `s`, as many finished requests do under load.
+pub async fn settle_at_once(
+    limiter: &dyn Limiter,
+    all: &[&Reservation],
+    s: &Settlement,
+    now: SystemTime,
+) -> Vec<SettleOutcome> {
+    futures::future::join_all(all.iter().map(|r| limiter.settle(r, s, now)))
+        .await
+        .into_iter()
+        .map(|o| o.expect("settle call"))
+        .collect()
 }
