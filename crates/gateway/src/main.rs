@@ -2,6 +2,7 @@
 //! config reloader and the admin listener as one Pingora server.
 
 mod admin;
+mod allocator;
 mod cli;
 mod drain;
 mod key_usage;
