@@ -17,6 +17,7 @@ mod models;
 mod request_filter;
 mod respond;
 mod response;
+mod rfc3339;
 mod target;
 mod upstream_peer;
 mod upstream_request;

@@ -1,7 +1,6 @@
 //! Limits as callers see them: response headers in each vendor's convention, the 429 message,
 //! and the `/v1/usage` document.
 
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use bytespike_limits::{Metric, Rejection, WindowUsage};
@@ -9,6 +8,8 @@ use bytespike_protocol::{Dialect, ErrorKind, GatewayError};
 use http::HeaderValue;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
+
+use crate::rfc3339;
 
 /// The 429 for a rejection, with a message naming the window and when it frees.
 pub fn rejection_error(rejection: &Rejection) -> GatewayError {
@@ -56,6 +57,7 @@ pub fn headers(
     dialect: Dialect,
     windows: &[WindowUsage],
 ) -> Result<()> {
+    let now = SystemTime::now();
     for metric in [Metric::Requests, Metric::Tokens] {
         let Some(w) = tightest_of(windows, metric) else {
             continue;
@@ -64,13 +66,11 @@ pub fn headers(
         header.insert_header(limit_name, HeaderValue::from(w.limit.unwrap_or(0)))?;
         header.insert_header(remaining_name, HeaderValue::from(w.remaining.unwrap_or(0)))?;
         let reset = if dialect == Dialect::Anthropic {
-            humantime::format_rfc3339_seconds(w.resets_at).to_string()
+            let mut text = String::with_capacity(20);
+            rfc3339::push_seconds(&mut text, w.resets_at);
+            text
         } else {
-            let wait = w
-                .resets_at
-                .duration_since(SystemTime::now())
-                .unwrap_or_default();
-            openai_duration(wait)
+            openai_duration(w.resets_at.duration_since(now).unwrap_or_default())
         };
         header.insert_header(reset_name, reset)?;
     }
@@ -98,7 +98,8 @@ pub fn headers(
             }
         }
         if let Some(reset) = same_window().map(|w| w.resets_at).max() {
-            let _ = write!(value, "reset={}", humantime::format_rfc3339_seconds(reset));
+            value.push_str("reset=");
+            rfc3339::push_seconds(&mut value, reset);
         }
         let mut name = String::with_capacity(32);
         name.push_str("x-bytespike-ratelimit-");
@@ -209,11 +210,19 @@ fn push_window_label(out: &mut String, window: Duration) {
 fn openai_duration(wait: Duration) -> String {
     let secs = round_up_seconds(wait).as_secs();
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m{s}s"),
-        _ => format!("{h}h{m}m{s}s"),
+    let mut text = String::with_capacity(16);
+    let mut digits = itoa::Buffer::new();
+    if h > 0 {
+        text.push_str(digits.format(h));
+        text.push('h');
     }
+    if h > 0 || m > 0 {
+        text.push_str(digits.format(m));
+        text.push('m');
+    }
+    text.push_str(digits.format(s));
+    text.push('s');
+    text
 }
 
 fn round_up_seconds(d: Duration) -> Duration {
@@ -273,6 +282,8 @@ mod tests {
         assert_eq!(openai_duration(Duration::from_millis(1500)), "2s");
         assert_eq!(openai_duration(Duration::from_secs(360)), "6m0s");
         assert_eq!(openai_duration(Duration::from_secs(7384)), "2h3m4s");
+        assert_eq!(openai_duration(Duration::from_secs(7204)), "2h0m4s");
+        assert_eq!(openai_duration(Duration::ZERO), "0s");
     }
 
     #[test]
