@@ -5,6 +5,8 @@
 //! beyond the bytes it forwards.
 
 use crate::dialect::Dialect;
+use std::sync::LazyLock;
+
 use memchr::memmem;
 use serde::Deserialize;
 
@@ -157,7 +159,7 @@ pub struct UsageScanner {
     /// body the last object is the response's own and replaces any before it (a tool's input
     /// may contain a key named `usage`).
     merge: bool,
-    finder: memmem::Finder<'static>,
+    finder: &'static memmem::Finder<'static>,
     state: State,
     carry: Vec<u8>,
     stitch: Vec<u8>,
@@ -169,14 +171,19 @@ pub struct UsageScanner {
 impl UsageScanner {
     /// A scanner for responses in `dialect`; `stream` tells an SSE stream from one JSON body.
     pub fn new(dialect: Dialect, stream: bool) -> Self {
-        let key: &'static [u8] = match dialect {
-            Dialect::Gemini => b"\"usageMetadata\"",
-            _ => b"\"usage\"",
+        // Built once: a finder's set-up costs more than scanning a small response.
+        static USAGE: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\"usage\""));
+        static USAGE_METADATA: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\"usageMetadata\""));
+        let finder = match dialect {
+            Dialect::Gemini => &*USAGE_METADATA,
+            _ => &*USAGE,
         };
         UsageScanner {
             dialect,
             merge: stream,
-            finder: memmem::Finder::new(key),
+            finder,
             state: State::Searching,
             carry: Vec::with_capacity(CARRY * 2),
             stitch: Vec::with_capacity(CARRY * 2),
@@ -282,41 +289,60 @@ impl UsageScanner {
                         return pos;
                     }
                 },
-                State::Capturing {
-                    depth,
-                    in_string,
-                    escaped,
-                } => {
-                    self.captured.push(b);
-                    if *in_string {
-                        match (*escaped, b) {
-                            (true, _) => *escaped = false,
-                            (false, b'\\') => *escaped = true,
-                            (false, b'"') => *in_string = false,
-                            _ => {}
-                        }
-                    } else {
-                        match b {
-                            b'"' => *in_string = true,
-                            b'{' => *depth += 1,
-                            b'}' => *depth -= 1,
-                            _ => {}
-                        }
-                    }
-                    if matches!(self.state, State::Capturing { depth: 0, .. }) {
-                        self.finish_capture();
-                        self.state = State::Searching;
-                        return pos + 1;
-                    }
-                    if self.captured.len() > MAX_CAPTURE {
-                        self.state = State::Searching;
-                        return pos + 1;
-                    }
-                }
+                State::Capturing { .. } => return self.capture(chunk, pos),
             }
             pos += 1;
         }
         pos
+    }
+
+    /// Copies the usage object's bytes from `chunk[pos..]` up to its closing brace (or the
+    /// chunk's end), in one copy rather than byte by byte; returns where scanning continues.
+    fn capture(&mut self, chunk: &[u8], pos: usize) -> usize {
+        let State::Capturing {
+            depth,
+            in_string,
+            escaped,
+        } = &mut self.state
+        else {
+            return pos;
+        };
+        let room = MAX_CAPTURE + 1 - self.captured.len().min(MAX_CAPTURE + 1);
+        let mut end = pos;
+        let mut closed = false;
+        while end < chunk.len() && end - pos < room {
+            let b = chunk[end];
+            end += 1;
+            if *in_string {
+                match (*escaped, b) {
+                    (true, _) => *escaped = false,
+                    (false, b'\\') => *escaped = true,
+                    (false, b'"') => *in_string = false,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => *in_string = true,
+                    b'{' => *depth += 1,
+                    b'}' => {
+                        *depth -= 1;
+                        if *depth == 0 {
+                            closed = true;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.captured.extend_from_slice(&chunk[pos..end]);
+        if closed {
+            self.finish_capture();
+            self.state = State::Searching;
+        } else if self.captured.len() > MAX_CAPTURE {
+            self.state = State::Searching;
+        }
+        end
     }
 
     fn finish_capture(&mut self) {
