@@ -4,6 +4,10 @@
 //! bills tokens. A client that did not ask must not receive the extra chunk: it has an empty
 //! `choices` array, and code written as `chunk.choices[0]` would fail on it.
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
 use crate::sse::SseFramer;
 
 /// Re-emits a Chat Completions SSE stream without its usage-only chunk.
@@ -33,12 +37,33 @@ impl HiddenUsageFilter {
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.framer.pending());
     }
+
+    /// Whether `chunk` can go to the client as it is, without being framed and copied: no
+    /// frame is pending from earlier chunks, the chunk ends where a frame does, and no frame in
+    /// it can be the usage-only one (none has an empty `choices`). Most chunks of a stream are.
+    pub fn passes_untouched(&self, chunk: &[u8]) -> bool {
+        self.framer.pending().is_empty()
+            && (chunk.ends_with(b"\n\n") || chunk.ends_with(b"\r\n\r\n"))
+            && !has_empty_choices(chunk)
+    }
+}
+
+/// Finders built once: a finder's set-up costs more than searching one frame.
+static EMPTY_CHOICES: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| {
+    [
+        Finder::new(b"\"choices\":[]"),
+        Finder::new(b"\"choices\": []"),
+    ]
+});
+static USAGE_OBJECT: LazyLock<[Finder<'static>; 2]> =
+    LazyLock::new(|| [Finder::new(b"\"usage\":{"), Finder::new(b"\"usage\": {")]);
+
+fn has_empty_choices(bytes: &[u8]) -> bool {
+    EMPTY_CHOICES.iter().any(|f| f.find(bytes).is_some())
 }
 
 fn is_usage_only(frame: &[u8]) -> bool {
-    let finder = |needle: &[u8]| memchr::memmem::find(frame, needle).is_some();
-    (finder(b"\"choices\":[]") || finder(b"\"choices\": []"))
-        && (finder(b"\"usage\":{") || finder(b"\"usage\": {"))
+    has_empty_choices(frame) && USAGE_OBJECT.iter().any(|f| f.find(frame).is_some())
 }
 
 #[cfg(test)]
@@ -65,5 +90,24 @@ mod tests {
             filter.finish(&mut out);
             assert_eq!(String::from_utf8(out).unwrap(), expected, "split {split}");
         }
+    }
+
+    #[test]
+    fn only_whole_frames_without_empty_choices_pass_untouched() {
+        let content = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
+        let usage = b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3}}\n\n";
+        let mut filter = HiddenUsageFilter::new();
+        assert!(filter.passes_untouched(content));
+        assert!(filter.passes_untouched(b"data: [DONE]\r\n\r\n"));
+        // The usage chunk, alone or behind content, must be filtered.
+        assert!(!filter.passes_untouched(usage));
+        assert!(!filter.passes_untouched(&[&content[..], &usage[..]].concat()));
+        // A chunk that ends inside a frame must be framed.
+        assert!(!filter.passes_untouched(&content[..content.len() - 1]));
+        // Once part of a frame is pending, the rest of it cannot pass on its own.
+        let mut out = Vec::new();
+        filter.filter(&content[..10], &mut out);
+        assert!(out.is_empty());
+        assert!(!filter.passes_untouched(content));
     }
 }

@@ -94,6 +94,9 @@ pub fn body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx)
                 }
             }
             if let (Some(filter), true) = (hide_usage.as_mut(), ok_status) {
+                if body.as_ref().is_some_and(|c| filter.passes_untouched(c)) {
+                    return;
+                }
                 let mut out = Vec::with_capacity(body.as_ref().map_or(0, |b| b.len()));
                 if let Some(chunk) = body.as_ref() {
                     filter.filter(chunk, &mut out);
