@@ -14,8 +14,9 @@ mod sink;
 pub use sink::configure;
 
 use std::cell::RefCell;
-use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use crate::rfc3339;
 
 /// One value of the line.
 pub enum Field<'a> {
@@ -27,14 +28,7 @@ pub enum Field<'a> {
 
 thread_local! {
     // Reused for every line a worker thread writes: no allocation per request once warm.
-    static LINE: RefCell<Line> = RefCell::new(Line::default());
-}
-
-/// A thread's line buffer and the formatted second its timestamps share.
-#[derive(Default)]
-struct Line {
-    bytes: Vec<u8>,
-    clock: SecondPrefix,
+    static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether access lines are wanted at all (`RUST_LOG` may turn the `access` target off).
@@ -48,21 +42,15 @@ pub fn write(fields: &[(&str, Field<'_>)]) {
         let Ok(mut line) = cell.try_borrow_mut() else {
             return;
         };
-        let Line { bytes, clock } = &mut *line;
-        bytes.clear();
-        render(bytes, clock, SystemTime::now(), fields);
-        sink::push(bytes);
+        line.clear();
+        render(&mut line, SystemTime::now(), fields);
+        sink::push(&line);
     });
 }
 
-fn render(
-    line: &mut Vec<u8>,
-    clock: &mut SecondPrefix,
-    now: SystemTime,
-    fields: &[(&str, Field<'_>)],
-) {
+fn render(line: &mut Vec<u8>, now: SystemTime, fields: &[(&str, Field<'_>)]) {
     line.extend_from_slice(b"{\"timestamp\":\"");
-    clock.write(line, now);
+    line.extend_from_slice(&rfc3339::micros(now));
     line.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\"");
     let mut digits = itoa::Buffer::new();
     for (name, value) in fields {
@@ -98,53 +86,13 @@ fn needs_escape(s: &str) -> bool {
     s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
-/// RFC 3339 timestamps with microseconds, in UTC, as `tracing-subscriber` writes them. The
-/// date and time up to the second change once a second, so they are formatted once a second.
-#[derive(Default)]
-struct SecondPrefix {
-    second: u64,
-    /// `YYYY-MM-DDTHH:MM:SS.` for `second`; empty until first use.
-    text: Vec<u8>,
-}
-
-impl SecondPrefix {
-    fn write(&mut self, line: &mut Vec<u8>, now: SystemTime) {
-        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let second = since_epoch.as_secs();
-        if self.text.is_empty() || second != self.second {
-            self.second = second;
-            self.text.clear();
-            let whole_second = UNIX_EPOCH + std::time::Duration::from_secs(second);
-            let _ = write!(
-                self.text,
-                "{}",
-                humantime::format_rfc3339_seconds(whole_second)
-            );
-            // `...SSZ` becomes `...SS.`: the fraction follows.
-            self.text.pop();
-            self.text.push(b'.');
-        }
-        line.extend_from_slice(&self.text);
-        let micros = since_epoch.subsec_micros();
-        let mut fraction = [b'0'; 6];
-        let mut rest = micros;
-        for digit in fraction.iter_mut().rev() {
-            *digit = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-        line.extend_from_slice(&fraction);
-        line.push(b'Z');
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn rendered(now: SystemTime, fields: &[(&str, Field<'_>)]) -> Vec<u8> {
         let mut line = Vec::new();
-        render(&mut line, &mut SecondPrefix::default(), now, fields);
+        render(&mut line, now, fields);
         line
     }
 
@@ -178,22 +126,5 @@ mod tests {
         assert_eq!(doc["stream"], true);
         assert_eq!(doc["duration_ms"], 1.25);
         assert!(doc["nan"].is_null());
-    }
-
-    #[test]
-    fn timestamps_match_the_formatter_within_and_across_seconds() {
-        let mut clock = SecondPrefix::default();
-        let base = UNIX_EPOCH + Duration::from_secs(1_796_000_000);
-        for offset_us in [0u64, 7, 999_999, 1_000_000, 1_000_001, 86_400_123_456] {
-            let now = base + Duration::from_micros(offset_us);
-            let mut line = Vec::new();
-            clock.write(&mut line, now);
-            let expected = humantime::format_rfc3339_micros(now).to_string();
-            assert_eq!(
-                String::from_utf8(line).unwrap(),
-                expected,
-                "at +{offset_us} us"
-            );
-        }
     }
 }

@@ -1,23 +1,45 @@
-//! `2026-11-29T22:41:07Z` without the formatting machinery: limit headers carry up to four of
-//! these per response, and `humantime`'s `Display` costs several times the arithmetic.
+//! RFC 3339 UTC timestamps without the formatting machinery: limit headers carry up to four
+//! per response and the access log one per line, and `humantime`'s `Display` costs several
+//! times the arithmetic. Times before 1970 print as the epoch.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Appends `t` as an RFC 3339 UTC timestamp in whole seconds (`YYYY-MM-DDTHH:MM:SSZ`), the
-/// same text as `humantime::format_rfc3339_seconds`. Times before 1970 print as the epoch.
+/// `YYYY-MM-DDTHH:MM:SSZ`, the text of `humantime::format_rfc3339_seconds`.
+pub fn seconds(t: SystemTime) -> [u8; 20] {
+    let mut text = *b"0000-00-00T00:00:00Z";
+    put_date_time(&mut text, t);
+    text
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, the text of `humantime::format_rfc3339_micros` (and of
+/// `tracing-subscriber`'s timestamps).
+pub fn micros(t: SystemTime) -> [u8; 27] {
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    put_date_time(&mut text, t);
+    let micros = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_micros());
+    put_digits(&mut text[20..26], u64::from(micros));
+    text
+}
+
+/// Appends [`seconds`] to `out`.
 pub fn push_seconds(out: &mut String, t: SystemTime) {
+    // Only ASCII digits and separators are written.
+    out.push_str(std::str::from_utf8(&seconds(t)).unwrap_or_default());
+}
+
+/// Fills the `YYYY-MM-DDTHH:MM:SS` at the start of `text`.
+fn put_date_time(text: &mut [u8], t: SystemTime) {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (year, month, day) = civil_from_days(secs / 86_400);
     let of_day = secs % 86_400;
-    let mut text = *b"0000-00-00T00:00:00Z";
     put_digits(&mut text[0..4], year);
     put_digits(&mut text[5..7], month);
     put_digits(&mut text[8..10], day);
     put_digits(&mut text[11..13], of_day / 3_600);
     put_digits(&mut text[14..16], of_day / 60 % 60);
     put_digits(&mut text[17..19], of_day % 60);
-    // Only ASCII digits and separators were written.
-    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 /// Writes the last `slot.len()` decimal digits of `n`, zero-padded.
@@ -92,6 +114,20 @@ mod tests {
                 "{secs}"
             );
         }
+    }
+
+    #[test]
+    fn micros_agree_with_humantime_within_and_across_seconds() {
+        let base = UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        for offset_us in [0u64, 7, 999_999, 1_000_000, 1_000_001, 86_400_123_456] {
+            let t = base + Duration::from_micros(offset_us);
+            assert_eq!(
+                std::str::from_utf8(&micros(t)).unwrap(),
+                humantime::format_rfc3339_micros(t).to_string(),
+                "at +{offset_us} us"
+            );
+        }
+        assert_eq!(&micros(UNIX_EPOCH), b"1970-01-01T00:00:00.000000Z");
     }
 
     #[test]
