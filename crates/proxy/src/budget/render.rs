@@ -18,7 +18,7 @@ pub fn rejection_error(rejection: &Rejection) -> GatewayError {
             let frees = match retry_after {
                 Some(wait) => format!(
                     "; it frees at {} (in {})",
-                    humantime::format_rfc3339_seconds(SystemTime::now() + *wait),
+                    rfc3339_text(SystemTime::now() + *wait),
                     humantime::format_duration(round_up_seconds(*wait))
                 ),
                 None => "; the cap is zero, so it never frees".to_string(),
@@ -66,9 +66,7 @@ pub fn headers(
         header.insert_header(limit_name, HeaderValue::from(w.limit.unwrap_or(0)))?;
         header.insert_header(remaining_name, HeaderValue::from(w.remaining.unwrap_or(0)))?;
         let reset = if dialect == Dialect::Anthropic {
-            let mut text = String::with_capacity(20);
-            rfc3339::push_seconds(&mut text, w.resets_at);
-            text
+            rfc3339_text(w.resets_at)
         } else {
             openai_duration(w.resets_at.duration_since(now).unwrap_or_default())
         };
@@ -161,12 +159,7 @@ pub fn usage_document(key: &str, windows: &[WindowUsage]) -> Vec<u8> {
                     }),
                 );
             }
-            entry.insert(
-                "resets_at".into(),
-                humantime::format_rfc3339_seconds(resets_at)
-                    .to_string()
-                    .into(),
-            );
+            entry.insert("resets_at".into(), rfc3339_text(resets_at).into());
             serde_json::Value::Object(entry)
         })
         .collect();
@@ -222,6 +215,13 @@ fn openai_duration(wait: Duration) -> String {
     }
     text.push_str(digits.format(s));
     text.push('s');
+    text
+}
+
+/// The same text as the headers' reset times, for messages and documents.
+fn rfc3339_text(t: SystemTime) -> String {
+    let mut text = String::with_capacity(20);
+    rfc3339::push_seconds(&mut text, t);
     text
 }
 
@@ -318,49 +318,60 @@ mod tests {
         ];
         let mut anthropic = ResponseHeader::build(200, None).unwrap();
         headers(&mut anthropic, Dialect::Anthropic, &windows).unwrap();
-        let get = |h: &ResponseHeader, name: &str| {
-            h.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+        // Each named header with its value, or `None` where it must be absent.
+        let expect = |h: &ResponseHeader, wanted: &[(&str, Option<&str>)]| {
+            for &(name, value) in wanted {
+                let got = h.headers.get(name).map(|v| v.to_str().unwrap());
+                assert_eq!(got, value, "{name}");
+            }
         };
         // The 1d window has the least share of requests left (1%).
-        assert_eq!(
-            get(&anthropic, "anthropic-ratelimit-requests-limit").as_deref(),
-            Some("1000")
-        );
-        assert_eq!(
-            get(&anthropic, "anthropic-ratelimit-requests-remaining").as_deref(),
-            Some("10")
-        );
-        assert_eq!(
-            get(&anthropic, "anthropic-ratelimit-requests-reset").as_deref(),
-            Some("2026-12-01T00:53:20Z")
-        );
-        assert_eq!(
-            get(&anthropic, "anthropic-ratelimit-tokens-remaining").as_deref(),
-            Some("49000")
-        );
-        assert!(get(&anthropic, "x-ratelimit-limit-requests").is_none());
-        assert_eq!(
-            get(&anthropic, "x-bytespike-ratelimit-5h").as_deref(),
-            Some("requests=90/100; cost_usd=2.499000/2.500000; reset=2026-11-30T05:53:20Z")
-        );
-        assert_eq!(
-            get(&anthropic, "x-bytespike-ratelimit-1d").as_deref(),
-            Some("requests=10/1000; tokens=49000/50000; reset=2026-12-01T00:53:20Z")
+        expect(
+            &anthropic,
+            &[
+                ("anthropic-ratelimit-requests-limit", Some("1000")),
+                ("anthropic-ratelimit-requests-remaining", Some("10")),
+                (
+                    "anthropic-ratelimit-requests-reset",
+                    Some("2026-12-01T00:53:20Z"),
+                ),
+                ("anthropic-ratelimit-tokens-remaining", Some("49000")),
+                ("x-ratelimit-limit-requests", None),
+                (
+                    "x-bytespike-ratelimit-5h",
+                    Some("requests=90/100; cost_usd=2.499000/2.500000; reset=2026-11-30T05:53:20Z"),
+                ),
+                (
+                    "x-bytespike-ratelimit-1d",
+                    Some("requests=10/1000; tokens=49000/50000; reset=2026-12-01T00:53:20Z"),
+                ),
+            ],
         );
 
+        // OpenAI's resets count down from the real clock: the same windows, ending from now.
+        let live: Vec<WindowUsage> = windows
+            .iter()
+            .map(|w| WindowUsage {
+                resets_at: SystemTime::now() + w.resets_at.duration_since(now).unwrap(),
+                ..*w
+            })
+            .collect();
         let mut openai = ResponseHeader::build(200, None).unwrap();
-        headers(&mut openai, Dialect::OpenAiChat, &windows).unwrap();
-        assert_eq!(
-            get(&openai, "x-ratelimit-limit-requests").as_deref(),
-            Some("1000")
+        headers(&mut openai, Dialect::OpenAiChat, &live).unwrap();
+        expect(
+            &openai,
+            &[
+                ("x-ratelimit-limit-requests", Some("1000")),
+                ("x-ratelimit-remaining-tokens", Some("49000")),
+                ("anthropic-ratelimit-requests-limit", None),
+            ],
         );
-        assert_eq!(
-            get(&openai, "x-ratelimit-remaining-tokens").as_deref(),
-            Some("49000")
-        );
-        assert!(get(&openai, "x-ratelimit-reset-requests").is_some());
-        assert!(get(&openai, "anthropic-ratelimit-requests-limit").is_none());
-        assert!(get(&openai, "x-bytespike-ratelimit-5h").is_some());
+        // The tightest requests window (1d) ends a day from now, less the test's own run time.
+        let reset = openai.headers["x-ratelimit-reset-requests"]
+            .to_str()
+            .unwrap();
+        assert!(reset == "24h0m0s" || reset.starts_with("23h59m"), "{reset}");
+        assert!(openai.headers.contains_key("x-bytespike-ratelimit-5h"));
     }
 
     #[test]
