@@ -186,7 +186,8 @@ impl UsageScanner {
             finder,
             state: State::Searching,
             carry: Vec::with_capacity(CARRY * 2),
-            stitch: Vec::with_capacity(CARRY * 2),
+            // Needed only when a key straddles two chunks: allocated then.
+            stitch: Vec::new(),
             captured: Vec::new(),
             usage: Usage::default(),
             found: false,

@@ -54,9 +54,10 @@ impl KeyNames {
         self.suffixed(":w:")
     }
 
-    /// The tag followed by `suffix`.
+    /// The tag followed by `suffix`, with room for what callers append (a window length or a
+    /// request id, 28 bytes) without growing.
     fn suffixed(&self, suffix: &str) -> String {
-        let mut name = String::with_capacity(self.tag.len() + suffix.len() + 24);
+        let mut name = String::with_capacity(self.tag.len() + suffix.len() + 32);
         name.push_str(&self.tag);
         name.push_str(suffix);
         name
