@@ -17,7 +17,7 @@ import threading
 import time
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -101,6 +101,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
         time.sleep(interval)
+
+
+def h2_events(sock: socket.socket, conn: Any, timeout: float) -> Iterator[Any]:
+    """The h2 events the gateway sends on `conn` (an `h2.connection.H2Connection` over `sock`),
+    read by read; after each read the client's own frames (acknowledgements, window updates)
+    go out. The caller stops iterating once it has seen what it waits for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = sock.recv(65536)
+        assert data, "the gateway closed the connection"
+        yield from conn.receive_data(data)
+        sock.sendall(conn.data_to_send())
+    pytest.fail(f"no answer on the h2 connection within {timeout}s", pytrace=False)
 
 
 # ---------------------------------------------------------------------------------------------

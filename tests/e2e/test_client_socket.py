@@ -15,7 +15,7 @@ import h2.config
 import h2.connection
 import h2.events
 
-from harness import MAIN_KEY, openai_headers
+from harness import MAIN_KEY, h2_events, openai_headers
 
 MODEL = "gpt-5-4"
 PATH = "/v1/chat/completions"
@@ -115,19 +115,15 @@ def test_h2c_preface_split_across_writes(gateway, fake):
         conn.send_data(1, body.encode(), end_stream=True)
         sock.sendall(conn.data_to_send())
 
-        status, received, ended, deadline = None, b"", False, time.monotonic() + 10
-        while not ended and time.monotonic() < deadline:
-            data = sock.recv(65536)
-            assert data, "the gateway closed the connection"
-            for event in conn.receive_data(data):
-                if isinstance(event, h2.events.ResponseReceived):
-                    status = dict(event.headers)[b":status"]
-                elif isinstance(event, h2.events.DataReceived):
-                    received += event.data
-                    conn.acknowledge_received_data(event.flow_controlled_length, 1)
-                elif isinstance(event, h2.events.StreamEnded):
-                    ended = True
-            sock.sendall(conn.data_to_send())
+        status, received = None, b""
+        for event in h2_events(sock, conn, timeout=10):
+            if isinstance(event, h2.events.ResponseReceived):
+                status = dict(event.headers)[b":status"]
+            elif isinstance(event, h2.events.DataReceived):
+                received += event.data
+                conn.acknowledge_received_data(event.flow_controlled_length, 1)
+            elif isinstance(event, h2.events.StreamEnded):
+                break
 
     assert status == b"200", received[:300]
     assert json.loads(received)["object"] == "chat.completion"
