@@ -120,6 +120,8 @@ def test_fail_closed_answers_503_while_redis_is_away_and_recovers_without_restar
     gw = start_gateway(redis, "fail-closed")
     first = send("openai", gw.url, name, "before")
     assert first.status_code == 200
+    # Settled first, so that the reservation InFlight waits for is the slow request's own.
+    wait_settled(redis, name)
     slow = InFlight(gw.url, name, redis)
 
     redis.stop()

@@ -66,6 +66,11 @@ pub struct LimitArgs {
     #[arg(long, env = "BYTESPIKE_RESERVATION_TTL", default_value = "15m", value_parser = crate::cli::humantime_duration, value_name = "DURATION")]
     pub reservation_ttl: Duration,
 
+    /// How long a settlement that finds no other Redis write in flight waits for company, so
+    /// that a steady trickle of requests shares script calls; 0s sends each lone one at once.
+    #[arg(long, env = "BYTESPIKE_REDIS_SETTLE_LINGER", default_value = "2ms", value_parser = crate::cli::humantime_duration, value_name = "DURATION")]
+    pub redis_settle_linger: Duration,
+
     /// How admissions reach the Redis budget: `lease` admits from slices of each key's budget
     /// leased ahead of need (one round trip per admission only near a limit or for keys with
     /// maxConcurrent); `round-trip` asks Redis for every admission.
@@ -144,6 +149,7 @@ pub fn build(
     config.replicas = args.replicas.max(1);
     config.reservation_ttl = args.reservation_ttl;
     config.ledger_maxlen = args.ledger_maxlen;
+    config.settle_linger = args.redis_settle_linger;
     config.admission = match args.limits_admission.as_str() {
         "round-trip" => AdmissionMode::RoundTrip,
         _ => AdmissionMode::Lease,

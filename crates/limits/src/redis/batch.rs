@@ -1,8 +1,9 @@
 //! Settlements and releases sent to Redis in batches: one pipeline (one write, one read) for
 //! whatever queued up while the previous batch was on the wire, instead of a round trip each.
 //!
-//! Batches form only under load: a write with no other in flight goes out directly, and the
-//! writer never waits on a timer, so an idle gateway never waits for a batch to fill.
+//! Under load, batches form on their own while the previous one is on the wire. A write that
+//! finds no other in flight waits up to the configured linger for company, so that a steady
+//! trickle of requests also shares calls; with no linger it goes out directly.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,6 +52,8 @@ pub(crate) struct Batcher {
 struct Writer {
     connector: Arc<Connector>,
     timeout: Duration,
+    /// How long a batch of one waits for company before it is sent.
+    linger: Duration,
     metrics: Arc<dyn LimiterMetrics>,
     /// SHA of the limiter script, for joined settlements (a pipeline cannot load it: a member
     /// that meets NOSCRIPT is retried alone, which loads it).
@@ -63,6 +66,7 @@ impl Batcher {
         runtime: &tokio::runtime::Handle,
         connector: Arc<Connector>,
         timeout: Duration,
+        linger: Duration,
         metrics: Arc<dyn LimiterMetrics>,
         script_hash: String,
     ) -> Self {
@@ -70,6 +74,7 @@ impl Batcher {
         let writer = Arc::new(Writer {
             connector,
             timeout,
+            linger,
             metrics,
             script_hash,
         });
@@ -83,6 +88,11 @@ async fn write(mut jobs: mpsc::UnboundedReceiver<Job>, writer: Arc<Writer>) {
     let timeout = writer.timeout;
     let mut batch = Vec::with_capacity(BATCH_CAP);
     while jobs.recv_many(&mut batch, BATCH_CAP).await > 0 {
+        // A batch that formed while the previous one was on the wire goes at once; only a lone
+        // write waits, and only as long as the linger.
+        if batch.len() == 1 && !writer.linger.is_zero() {
+            gather(&mut jobs, &mut batch, writer.linger).await;
+        }
         let conn = match tokio::time::timeout(timeout, writer.connector.get()).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
@@ -108,6 +118,19 @@ async fn write(mut jobs: mpsc::UnboundedReceiver<Job>, writer: Arc<Writer>) {
             while sends.join_next().await.is_some() {}
         } else {
             send(conn, std::mem::take(&mut batch), writer.clone()).await;
+        }
+    }
+}
+
+/// Adds to `batch` what arrives within `linger`, stopping early once it is full or the queue
+/// has closed.
+async fn gather(jobs: &mut mpsc::UnboundedReceiver<Job>, batch: &mut Vec<Job>, linger: Duration) {
+    let deadline = tokio::time::Instant::now() + linger;
+    while batch.len() < BATCH_CAP {
+        let room = BATCH_CAP - batch.len();
+        match tokio::time::timeout_at(deadline, jobs.recv_many(batch, room)).await {
+            Ok(received) if received > 0 => {}
+            _ => break,
         }
     }
 }
@@ -246,9 +269,9 @@ impl Core {
             ));
         }
         let _in_flight = InFlight::enter(&self.writes_in_flight);
-        if _in_flight.alone {
-            // Nothing to share a pipeline with: the direct call spares the hop to the writer
-            // task, which under sequential traffic is all batching would add.
+        if _in_flight.alone && self.config.settle_linger.is_zero() {
+            // Nothing to share a pipeline with, and no waiting for company: the direct call
+            // spares the hop to the writer task.
             return self.run_direct(op, &write, now_ms).await;
         }
         let started = Instant::now();
@@ -264,6 +287,7 @@ impl Core {
                 &self.runtime,
                 self.connector.clone(),
                 self.config.timeout,
+                self.config.settle_linger,
                 self.metrics.clone(),
                 self.script.get_hash().to_string(),
             )

@@ -69,6 +69,9 @@ impl RedisTarget {
     }
 }
 
+/// Longest a settlement may wait for company (see [`RedisConfig::settle_linger`]).
+pub(crate) const MAX_SETTLE_LINGER: Duration = Duration::from_millis(100);
+
 /// Settings of [`crate::RedisLimiter`].
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
@@ -90,6 +93,11 @@ pub struct RedisConfig {
     pub pending_capacity: usize,
     /// Upper bound of one Redis call, connection included.
     pub timeout: Duration,
+    /// How long a settlement or release that finds no other write in flight waits for company
+    /// before it goes out: under a steady trickle of requests, the writes of a few share one
+    /// pipeline (and one joined script call per key) instead of paying a whole call each.
+    /// Zero sends a lone write at once.
+    pub settle_linger: Duration,
     /// After a failure, calls skip Redis (straight to the policy) until this much time has passed.
     pub probe_interval: Duration,
     /// PEM root certificate trusted for `rediss://` instead of the system store (a private CA).
@@ -121,6 +129,7 @@ impl RedisConfig {
             ledger_maxlen: 1_000_000,
             pending_capacity: 10_000,
             timeout: Duration::from_millis(500),
+            settle_linger: Duration::from_millis(2),
             probe_interval: Duration::from_secs(1),
             tls_root_ca_pem: None,
             admission: AdmissionMode::RoundTrip,
@@ -144,6 +153,18 @@ impl RedisConfig {
                  of at least 2"
                     .into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a linger long enough to matter to a budget: a lingering settlement keeps its
+    /// lease slot taken and its usage out of Redis until it goes out.
+    pub(crate) fn check_settle_linger(&self) -> Result<(), LimitError> {
+        if self.settle_linger > MAX_SETTLE_LINGER {
+            return Err(LimitError::Config(format!(
+                "the settle linger may be at most {}ms",
+                MAX_SETTLE_LINGER.as_millis()
+            )));
         }
         Ok(())
     }
@@ -183,6 +204,16 @@ mod tests {
         );
         assert!(RedisTarget::parse("http://x").is_err());
         assert!(RedisTarget::parse("redis+cluster://").is_err());
+    }
+
+    #[test]
+    fn a_settle_linger_beyond_the_maximum_is_refused() {
+        let mut config = RedisConfig::new(RedisTarget::Standalone("redis://a".into()));
+        config.settle_linger = MAX_SETTLE_LINGER;
+        assert!(config.check_settle_linger().is_ok());
+        config.settle_linger = MAX_SETTLE_LINGER + Duration::from_millis(1);
+        let message = config.check_settle_linger().unwrap_err().to_string();
+        assert!(message.contains("at most 100ms"), "{message}");
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl RedisLimiter {
         }
         let ledger = config.ledger_streams()?;
         config.check_lease()?;
+        config.check_settle_linger()?;
         let shadow = MemoryLimiter::with_origin(
             MemoryConfig {
                 reservation_ttl: config.reservation_ttl,

@@ -63,17 +63,72 @@ async fn concurrent_settlements_share_round_trips_and_each_is_recorded_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lone_settlement_goes_out_at_once() {
+async fn without_a_linger_a_lone_settlement_goes_out_at_once() {
     let server = RedisServer::start();
-    let (limiter, pipelines) = counted(redis_config(&server.url()));
+    let mut config = redis_config(&server.url());
+    config.settle_linger = Duration::ZERO;
+    let (limiter, pipelines) = counted(config);
     let l: &dyn Limiter = &limiter;
     let all = admit_all(l, &[key("lone")], 1).await;
     let started = Instant::now();
     assert_eq!(settle_all(l, &all).await, [SettleOutcome::Settled]);
-    // Far below any timer a batch could wait on, and far below the call timeout.
+    // Far below the call timeout.
     assert!(started.elapsed() < Duration::from_millis(100));
     // With nothing else in flight it skips the writer altogether.
     assert_eq!(pipelines.sent.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_settlement_waits_out_the_linger_then_goes_alone() {
+    let server = RedisServer::start();
+    let mut config = redis_config(&server.url());
+    config.settle_linger = Duration::from_millis(60);
+    let (limiter, pipelines) = counted(config);
+    let l: &dyn Limiter = &limiter;
+    let all = admit_all(l, &[key("lingering")], 1).await;
+    let started = Instant::now();
+    assert_eq!(settle_all(l, &all).await, [SettleOutcome::Settled]);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(60),
+        "went out after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(2), "went out after {waited:?}");
+    assert_eq!(pipelines.counts(), (1, 1));
+    assert_eq!(read_stream(&server.url(), "bsg:ledger").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickle_of_settlements_shares_calls_within_the_linger() {
+    let server = RedisServer::start();
+    let mut config = redis_config(&server.url());
+    config.settle_linger = Duration::from_millis(25);
+    let (limiter, pipelines) = counted(config);
+    let l: &dyn Limiter = &limiter;
+    let k = key("trickle");
+    let all = admit_all(l, std::slice::from_ref(&k), 20).await;
+
+    // One request finishing every millisecond, as under steady sequential traffic: each
+    // settlement would find the previous one answered and go alone without the linger.
+    let s = settlement(1, 1, 0, 0, 1);
+    let outcomes = futures::future::join_all(all.iter().enumerate().map(|(i, r)| {
+        let s = &s;
+        async move {
+            tokio::time::sleep(Duration::from_millis(i as u64)).await;
+            l.settle(r, s, at(mins(1))).await.expect("settle call")
+        }
+    }))
+    .await;
+    assert!(outcomes.iter().all(|o| *o == SettleOutcome::Settled));
+    let (sent, members) = pipelines.counts();
+    assert_eq!(members, 20, "every settlement went through the writer");
+    assert!(sent <= 10, "20 settlements took {sent} pipelines");
+
+    let records = read_stream(&server.url(), "bsg:ledger");
+    let ids: HashSet<&str> = records.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!((records.len(), ids.len()), (20, 20));
+    let u = l.usage(&k, &limits(), at(mins(2))).await.unwrap();
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
