@@ -3,9 +3,12 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytespike_limits::{KeyId, KeyLimits, Limiter, Metric, Reservation, SettleOutcome};
+use bytespike_limits::{
+    KeyId, KeyLimits, Limiter, Metric, RedisLimiter, Reservation, SettleOutcome,
+};
 
 use crate::ledger::read_stream;
 use crate::server::{RedisCluster, RedisServer};
@@ -22,6 +25,13 @@ async fn admit_all(l: &dyn Limiter, keys: &[KeyId], n: usize) -> Vec<Reservation
         out.extend(admit_n(l, k, &limits(), "r", n, 1, t0()).await);
     }
     out
+}
+
+/// A limiter on `server` whose lone settlements wait `linger` for company.
+fn lingering(server: &RedisServer, linger: Duration) -> (RedisLimiter, Arc<Pipelines>) {
+    let mut config = redis_config(&server.url());
+    config.settle_linger = linger;
+    counted(config)
 }
 
 /// Settles every reservation at once, as many finished requests do under load.
@@ -65,9 +75,7 @@ async fn concurrent_settlements_share_round_trips_and_each_is_recorded_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_linger_a_lone_settlement_goes_out_at_once() {
     let server = RedisServer::start();
-    let mut config = redis_config(&server.url());
-    config.settle_linger = Duration::ZERO;
-    let (limiter, pipelines) = counted(config);
+    let (limiter, pipelines) = lingering(&server, Duration::ZERO);
     let l: &dyn Limiter = &limiter;
     let all = admit_all(l, &[key("lone")], 1).await;
     let started = Instant::now();
@@ -81,9 +89,7 @@ async fn without_a_linger_a_lone_settlement_goes_out_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_settlement_waits_out_the_linger_then_goes_alone() {
     let server = RedisServer::start();
-    let mut config = redis_config(&server.url());
-    config.settle_linger = Duration::from_millis(60);
-    let (limiter, pipelines) = counted(config);
+    let (limiter, pipelines) = lingering(&server, Duration::from_millis(60));
     let l: &dyn Limiter = &limiter;
     let all = admit_all(l, &[key("lingering")], 1).await;
     let started = Instant::now();
@@ -101,9 +107,7 @@ async fn a_lone_settlement_waits_out_the_linger_then_goes_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickle_of_settlements_shares_calls_within_the_linger() {
     let server = RedisServer::start();
-    let mut config = redis_config(&server.url());
-    config.settle_linger = Duration::from_millis(25);
-    let (limiter, pipelines) = counted(config);
+    let (limiter, pipelines) = lingering(&server, Duration::from_millis(25));
     let l: &dyn Limiter = &limiter;
     let k = key("trickle");
     let all = admit_all(l, std::slice::from_ref(&k), 20).await;
