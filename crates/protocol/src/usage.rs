@@ -239,14 +239,20 @@ impl UsageScanner {
             self.stitch.extend_from_slice(&self.carry);
             self.stitch
                 .extend_from_slice(&chunk[..chunk.len().min(key_len - 1)]);
+            // Matches may overlap, as in the chunk below: the closing quote of an escaped
+            // `\"usage"` can open the next key.
             let stitch = &self.stitch;
-            let hit = self
-                .finder
-                .find_iter(stitch)
-                .find(|&i| i < old && i + key_len > old && (i == 0 || stitch[i - 1] != b'\\'));
-            if let Some(i) = hit {
-                self.state = State::AfterKey { colon: false };
-                return i + key_len - old;
+            let mut from = 0;
+            while let Some(i) = self.finder.find(&stitch[from..]).map(|i| from + i) {
+                if i >= old {
+                    // Starts in this chunk: the search below finds it.
+                    break;
+                }
+                if i + key_len > old && (i == 0 || stitch[i - 1] != b'\\') {
+                    self.state = State::AfterKey { colon: false };
+                    return i + key_len - old;
+                }
+                from = i + 1;
             }
         }
         let mut from = pos;

@@ -151,3 +151,12 @@ fn a_quote_consumed_by_one_key_is_not_reused_by_the_next() {
     let input = br#""usage""usage":{"input_tokens":3}}"#;
     scan(Dialect::Anthropic, false, input);
 }
+
+#[test]
+fn the_quote_closing_an_escaped_key_may_open_the_next() {
+    // `\"usage"` is model text; its closing quote starts `"usage":{`, a key. Split inside that
+    // key, the part in the earlier chunk must be found as it is in one piece (found by fuzzing).
+    let input = br#"{"x":"\"usage"usage":{"prompt_tokens":5,"completion_tokens":2}}"#;
+    let usage = scan(Dialect::OpenAiChat, true, input).expect("usage");
+    assert_eq!((usage.input_tokens, usage.output_tokens), (5, 2));
+}
