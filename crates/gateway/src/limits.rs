@@ -67,8 +67,10 @@ pub struct LimitArgs {
     pub reservation_ttl: Duration,
 
     /// How long a settlement that finds no other Redis write in flight waits for company, so
-    /// that a steady trickle of requests shares script calls; 0s sends each lone one at once.
-    #[arg(long, env = "BYTESPIKE_REDIS_SETTLE_LINGER", default_value = "2ms", value_parser = crate::cli::humantime_duration, value_name = "DURATION")]
+    /// that a steady trickle of requests shares script calls (about half the Redis CPU per
+    /// request at concurrency 1, at the cost of a slower p99; see docs/limits.md); 0s, the
+    /// default, sends each lone one at once.
+    #[arg(long, env = "BYTESPIKE_REDIS_SETTLE_LINGER", default_value = "0s", value_parser = crate::cli::humantime_duration, value_name = "DURATION")]
     pub redis_settle_linger: Duration,
 
     /// How admissions reach the Redis budget: `lease` admits from slices of each key's budget

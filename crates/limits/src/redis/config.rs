@@ -129,7 +129,7 @@ impl RedisConfig {
             ledger_maxlen: 1_000_000,
             pending_capacity: 10_000,
             timeout: Duration::from_millis(500),
-            settle_linger: Duration::from_millis(2),
+            settle_linger: Duration::ZERO,
             probe_interval: Duration::from_secs(1),
             tls_root_ca_pem: None,
             admission: AdmissionMode::RoundTrip,
