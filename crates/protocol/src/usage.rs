@@ -239,35 +239,24 @@ impl UsageScanner {
             self.stitch.extend_from_slice(&self.carry);
             self.stitch
                 .extend_from_slice(&chunk[..chunk.len().min(key_len - 1)]);
-            // Matches may overlap, as in the chunk below: the closing quote of an escaped
-            // `\"usage"` can open the next key.
             let stitch = &self.stitch;
             let mut from = 0;
-            while let Some(i) = self.finder.find(&stitch[from..]).map(|i| from + i) {
+            while let Some(i) = unescaped_key(self.finder, stitch, from, None) {
                 if i >= old {
                     // Starts in this chunk: the search below finds it.
                     break;
                 }
-                if i + key_len > old && (i == 0 || stitch[i - 1] != b'\\') {
+                if i + key_len > old {
                     self.state = State::AfterKey { colon: false };
                     return i + key_len - old;
                 }
                 from = i + 1;
             }
         }
-        let mut from = pos;
-        while let Some(i) = self.finder.find(&chunk[from..]) {
-            let at = from + i;
-            // A quote preceded by a backslash is inside a string: model output, not a key.
-            let escaped = match at {
-                0 => self.carry.last() == Some(&b'\\'),
-                _ => chunk[at - 1] == b'\\',
-            };
-            if !escaped {
-                self.state = State::AfterKey { colon: false };
-                return at + key_len;
-            }
-            from = at + 1;
+        let before = self.carry.last().copied();
+        if let Some(at) = unescaped_key(self.finder, chunk, pos, before) {
+            self.state = State::AfterKey { colon: false };
+            return at + key_len;
         }
         chunk.len()
     }
@@ -361,6 +350,26 @@ impl UsageScanner {
             self.found = true;
         }
     }
+}
+
+/// Where the first key at or after `from` in `hay` starts. A quote after a backslash is inside
+/// a string (model output), not a key, so such matches are skipped; `before` is the byte that
+/// precedes `hay`, if known. Matches may overlap: the closing quote of an escaped `\"usage"`
+/// can open the next key, and chunked and whole reads must both see it.
+fn unescaped_key(
+    finder: &memmem::Finder<'_>,
+    hay: &[u8],
+    mut from: usize,
+    before: Option<u8>,
+) -> Option<usize> {
+    while let Some(i) = finder.find(&hay[from..]).map(|i| from + i) {
+        let previous = if i == 0 { before } else { Some(hay[i - 1]) };
+        if previous != Some(b'\\') {
+            return Some(i);
+        }
+        from = i + 1;
+    }
+    None
 }
 
 #[cfg(test)]
