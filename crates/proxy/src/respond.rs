@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 use bytespike_protocol::{Dialect, GatewayError};
-use pingora_error::Result;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use pingora_error::{ErrorType::InternalError, OrErr, Result};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
@@ -28,16 +30,19 @@ pub async fn json(
     status: u16,
     body: Vec<u8>,
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(8))?;
-    header.insert_header("content-type", "application/json")?;
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status = StatusCode::from_u16(status).or_err(InternalError, "response status")?;
+    let headers = &mut parts.headers;
+    headers.reserve(16);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(seconds) = ctx.retry_after {
-        header.insert_header("retry-after", seconds.to_string())?;
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
     }
-    crate::budget::headers(&mut header, dialect, &ctx.windows)?;
-    header.insert_header("content-length", body.len().to_string())?;
-    request_id_headers(&mut header, ctx, dialect)?;
+    crate::budget::headers(headers, dialect, &ctx.windows)?;
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    request_id_headers(headers, ctx, dialect)?;
     session
-        .write_response_header(Box::new(header), false)
+        .write_response_header(Box::new(ResponseHeader::from(parts)), false)
         .await?;
     session
         .write_response_body(Some(Bytes::from(body)), true)
@@ -46,13 +51,16 @@ pub async fn json(
 
 /// The request id under the names each vendor's SDK reads.
 pub fn request_id_headers(
-    header: &mut ResponseHeader,
+    headers: &mut HeaderMap,
     ctx: &RequestCtx,
     dialect: Dialect,
 ) -> Result<()> {
-    header.insert_header("x-request-id", ctx.request_id.as_str())?;
+    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+    let id = HeaderValue::from_str(&ctx.request_id).or_err(InternalError, "request id")?;
+    headers.insert(X_REQUEST_ID, id.clone());
     if dialect == Dialect::Anthropic {
-        header.insert_header("request-id", ctx.request_id.as_str())?;
+        headers.insert(REQUEST_ID, id);
     }
     Ok(())
 }

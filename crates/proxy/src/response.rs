@@ -5,8 +5,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use bytespike_protocol::Dialect;
 use bytespike_translate::translate_error;
-use http::HeaderName;
-use pingora_error::Result;
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::response::Parts;
+use http::{HeaderName, HeaderValue, StatusCode};
+use pingora_error::{ErrorType::InternalError, OrErr, Result};
 use pingora_http::ResponseHeader;
 
 use crate::context::{Handling, RequestCtx};
@@ -26,13 +28,41 @@ fn vendor_limit_header(name: &str) -> bool {
     name.starts_with("anthropic-ratelimit-") || name.starts_with("x-ratelimit-")
 }
 
+/// Room for what [`header`] adds: request ids and content headers, plus the limit headers (about
+/// nine) when the key is budgeted. Reserved at once, the map grows once instead of insert by insert.
+const ADDED_HEADERS: usize = 4;
+const ADDED_LIMIT_HEADERS: usize = 12;
+
 /// Adjusts the response header before it goes to the client.
+///
+/// The edits go to the plain `http` parts rather than through Pingora's case-preserving inserts,
+/// which parse every name again, keep a second map of original spellings in step and grow both
+/// maps insert by insert: on a budgeted response that cost more than the rest of the phase. So
+/// HTTP/1 clients see the upstream's own header names in lower case (standard ones titled), as
+/// HTTP/2 clients always do; header names are case-insensitive (RFC 9110, section 5.1).
 pub fn header(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    let reason = custom_reason(upstream);
+    let placeholder = ResponseHeader::from(http::Response::new(()).into_parts().0);
+    let mut parts = Parts::from(std::mem::replace(upstream, placeholder));
+    edit(&mut parts, ctx)?;
+    *upstream = ResponseHeader::from(parts);
+    upstream.set_reason_phrase(reason.as_deref())
+}
+
+/// The upstream's reason phrase when it is not the status's usual one.
+fn custom_reason(header: &ResponseHeader) -> Option<String> {
+    header
+        .get_reason_phrase()
+        .filter(|&reason| Some(reason) != header.status.canonical_reason())
+        .map(str::to_owned)
+}
+
+fn edit(upstream: &mut Parts, ctx: &mut RequestCtx) -> Result<()> {
     ctx.upstream_status = Some(upstream.status.as_u16());
     let budgeted = ctx.reservation.is_some();
+    let headers = &mut upstream.headers;
     // One pass over what the upstream sent rather than one lookup per unwanted name.
-    let unwanted: Vec<HeaderName> = upstream
-        .headers
+    let unwanted: Vec<HeaderName> = headers
         .keys()
         .filter(|n| {
             vendor_account_header(n.as_str()) || (budgeted && vendor_limit_header(n.as_str()))
@@ -40,36 +70,39 @@ pub fn header(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()>
         .cloned()
         .collect();
     for name in &unwanted {
-        upstream.remove_header(name);
+        headers.remove(name);
     }
+    headers.reserve(ADDED_HEADERS + if budgeted { ADDED_LIMIT_HEADERS } else { 0 });
     let dialect = ctx.endpoint.map_or(Dialect::OpenAiChat, |e| e.dialect);
-    respond::request_id_headers(upstream, ctx, dialect)?;
+    respond::request_id_headers(headers, ctx, dialect)?;
     if budgeted {
-        budget::headers(upstream, dialect, &ctx.windows)?;
+        budget::headers(headers, dialect, &ctx.windows)?;
     }
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
     match &ctx.handling {
         Some(Handling::Passthrough {
             hide_usage: Some(_),
             ..
         }) => {
             // The body loses the usage chunk, so its length changes.
-            upstream.remove_header("content-length");
+            headers.remove(CONTENT_LENGTH);
         }
         Some(Handling::Translated { upstream: from, .. }) => {
             let status = upstream.status.as_u16();
             if status >= 400 {
                 // The body is re-shaped once complete; the status maps on its own.
                 let (client_status, _) = translate_error(dialect, *from, status, b"");
-                upstream.set_status(client_status)?;
-                upstream.insert_header("content-type", "application/json")?;
+                upstream.status = StatusCode::from_u16(client_status)
+                    .or_err(InternalError, "translated error status")?;
+                headers.insert(CONTENT_TYPE, JSON);
             } else if ctx.stream {
-                upstream.insert_header("content-type", "text/event-stream")?;
-                upstream.insert_header("cache-control", "no-cache")?;
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             } else {
-                upstream.insert_header("content-type", "application/json")?;
+                headers.insert(CONTENT_TYPE, JSON);
             }
-            upstream.remove_header("content-length");
-            upstream.remove_header("content-encoding");
+            headers.remove(CONTENT_LENGTH);
+            headers.remove(CONTENT_ENCODING);
         }
         _ => {}
     }
@@ -139,3 +172,53 @@ pub fn body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx)
 
 /// Upstream error bodies are small; anything past this is not needed to re-shape one.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(header: &ResponseHeader) -> String {
+        let mut buf = Vec::new();
+        header.header_to_h1_wire(&mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn header_edits_keep_status_reason_and_upstream_headers() {
+        let mut upstream = ResponseHeader::build(200, Some(3)).unwrap();
+        upstream.set_reason_phrase(Some("All Good")).unwrap();
+        upstream.append_header("Content-Length", "12").unwrap();
+        upstream.append_header("Set-Cookie", "vendor=1").unwrap();
+        upstream.append_header("X-Upstream-Trace", "abc").unwrap();
+        upstream.append_header("X-Upstream-Trace", "def").unwrap();
+        let mut ctx = RequestCtx::new();
+
+        header(&mut upstream, &mut ctx).unwrap();
+
+        assert_eq!(ctx.upstream_status, Some(200));
+        assert_eq!(upstream.get_reason_phrase(), Some("All Good"));
+        let traces: Vec<_> = upstream
+            .headers
+            .get_all("x-upstream-trace")
+            .iter()
+            .collect();
+        assert_eq!(traces, ["abc", "def"]);
+        assert!(!upstream.headers.contains_key("set-cookie"));
+        assert_eq!(upstream.headers["x-request-id"], ctx.request_id.as_str());
+        // Without the case map, standard names are titled and the rest written as stored.
+        let text = wire(&upstream);
+        assert!(text.contains("Content-Length: 12\r\n"), "{text}");
+        assert!(text.contains("x-upstream-trace: abc\r\n"), "{text}");
+        assert!(text.contains("x-request-id: "), "{text}");
+    }
+
+    #[test]
+    fn a_usual_reason_phrase_stays_the_default() {
+        let mut upstream = ResponseHeader::build(404, None).unwrap();
+        upstream.set_reason_phrase(Some("Not Found")).unwrap();
+        header(&mut upstream, &mut RequestCtx::new()).unwrap();
+        assert_eq!(upstream.status.as_u16(), 404);
+        assert_eq!(upstream.get_reason_phrase(), Some("Not Found"));
+        assert_eq!(custom_reason(&upstream), None);
+    }
+}

@@ -5,9 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use bytespike_limits::{Metric, Rejection, WindowUsage};
 use bytespike_protocol::{Dialect, ErrorKind, GatewayError};
-use http::HeaderValue;
-use pingora_error::Result;
-use pingora_http::ResponseHeader;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use pingora_error::{ErrorType::InvalidHTTPHeader, OrErr, Result};
 
 use crate::rfc3339;
 
@@ -50,29 +49,25 @@ pub fn retry_after_seconds(rejection: &Rejection) -> Option<u64> {
 /// tightest window of requests and of tokens, and one `x-bytespike-ratelimit-<window>` header per
 /// window with every capped metric.
 ///
-/// Every response of a key with limits carries about nine of these, so names are static where
-/// they can be and numbers are written without the formatting machinery.
-pub fn headers(
-    header: &mut ResponseHeader,
-    dialect: Dialect,
-    windows: &[WindowUsage],
-) -> Result<()> {
+/// Every response of a key with limits carries about nine of these, so they go straight into the
+/// plain header map under prebuilt names, and numbers are written without the formatting
+/// machinery.
+pub fn headers(map: &mut HeaderMap, dialect: Dialect, windows: &[WindowUsage]) -> Result<()> {
     let now = SystemTime::now();
     for metric in [Metric::Requests, Metric::Tokens] {
         let Some(w) = tightest_of(windows, metric) else {
             continue;
         };
         let [limit_name, remaining_name, reset_name] = vendor_header_names(dialect, metric);
-        header.insert_header(limit_name, HeaderValue::from(w.limit.unwrap_or(0)))?;
-        header.insert_header(remaining_name, HeaderValue::from(w.remaining.unwrap_or(0)))?;
+        map.insert(limit_name, HeaderValue::from(w.limit.unwrap_or(0)));
+        map.insert(remaining_name, HeaderValue::from(w.remaining.unwrap_or(0)));
         let reset = if dialect == Dialect::Anthropic {
             rfc3339_text(w.resets_at)
         } else {
             openai_duration(w.resets_at.duration_since(now).unwrap_or_default())
         };
-        header.insert_header(reset_name, reset)?;
+        map.insert(reset_name, header_value(reset)?);
     }
-    let mut value = String::with_capacity(128);
     let mut done: Vec<Duration> = Vec::with_capacity(4);
     for length in windows
         .iter()
@@ -83,7 +78,7 @@ pub fn headers(
             continue;
         }
         done.push(length);
-        value.clear();
+        let mut value = String::with_capacity(128);
         let same_window = || windows.iter().filter(move |w| w.window == length);
         for w in same_window() {
             if let (Some(limit), Some(remaining)) = (w.limit, w.remaining) {
@@ -102,34 +97,56 @@ pub fn headers(
         let mut name = String::with_capacity(32);
         name.push_str("x-bytespike-ratelimit-");
         push_window_label(&mut name, length);
-        header.insert_header(name, value.as_str())?;
+        let name = HeaderName::try_from(name)
+            .or_err(InvalidHTTPHeader, "window label is not a header name")?;
+        map.insert(name, header_value(value)?);
     }
     Ok(())
 }
 
+/// Takes the text's own buffer as the value rather than copying it.
+fn header_value(text: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(text).or_err(InvalidHTTPHeader, "limit header value")
+}
+
 /// The limit, remaining and reset header names of `metric` in `dialect`'s convention.
-fn vendor_header_names(dialect: Dialect, metric: Metric) -> [&'static str; 3] {
+fn vendor_header_names(dialect: Dialect, metric: Metric) -> [HeaderName; 3] {
+    const fn names(
+        limit: &'static str,
+        remaining: &'static str,
+        reset: &'static str,
+    ) -> [HeaderName; 3] {
+        [
+            HeaderName::from_static(limit),
+            HeaderName::from_static(remaining),
+            HeaderName::from_static(reset),
+        ]
+    }
+    const ANTHROPIC_REQUESTS: [HeaderName; 3] = names(
+        "anthropic-ratelimit-requests-limit",
+        "anthropic-ratelimit-requests-remaining",
+        "anthropic-ratelimit-requests-reset",
+    );
+    const ANTHROPIC_TOKENS: [HeaderName; 3] = names(
+        "anthropic-ratelimit-tokens-limit",
+        "anthropic-ratelimit-tokens-remaining",
+        "anthropic-ratelimit-tokens-reset",
+    );
+    const OPENAI_REQUESTS: [HeaderName; 3] = names(
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+    );
+    const OPENAI_TOKENS: [HeaderName; 3] = names(
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+    );
     match (dialect == Dialect::Anthropic, metric == Metric::Requests) {
-        (true, true) => [
-            "anthropic-ratelimit-requests-limit",
-            "anthropic-ratelimit-requests-remaining",
-            "anthropic-ratelimit-requests-reset",
-        ],
-        (true, false) => [
-            "anthropic-ratelimit-tokens-limit",
-            "anthropic-ratelimit-tokens-remaining",
-            "anthropic-ratelimit-tokens-reset",
-        ],
-        (false, true) => [
-            "x-ratelimit-limit-requests",
-            "x-ratelimit-remaining-requests",
-            "x-ratelimit-reset-requests",
-        ],
-        (false, false) => [
-            "x-ratelimit-limit-tokens",
-            "x-ratelimit-remaining-tokens",
-            "x-ratelimit-reset-tokens",
-        ],
+        (true, true) => ANTHROPIC_REQUESTS,
+        (true, false) => ANTHROPIC_TOKENS,
+        (false, true) => OPENAI_REQUESTS,
+        (false, false) => OPENAI_TOKENS,
     }
 }
 
@@ -316,12 +333,12 @@ mod tests {
             usage(24, Metric::Requests, 1000, 990),
             usage(24, Metric::Tokens, 50_000, 1_000),
         ];
-        let mut anthropic = ResponseHeader::build(200, None).unwrap();
+        let mut anthropic = HeaderMap::new();
         headers(&mut anthropic, Dialect::Anthropic, &windows).unwrap();
         // Each named header with its value, or `None` where it must be absent.
-        let expect = |h: &ResponseHeader, wanted: &[(&str, Option<&str>)]| {
+        let expect = |h: &HeaderMap, wanted: &[(&str, Option<&str>)]| {
             for &(name, value) in wanted {
-                let got = h.headers.get(name).map(|v| v.to_str().unwrap());
+                let got = h.get(name).map(|v| v.to_str().unwrap());
                 assert_eq!(got, value, "{name}");
             }
         };
@@ -356,7 +373,7 @@ mod tests {
                 ..*w
             })
             .collect();
-        let mut openai = ResponseHeader::build(200, None).unwrap();
+        let mut openai = HeaderMap::new();
         headers(&mut openai, Dialect::OpenAiChat, &live).unwrap();
         expect(
             &openai,
@@ -367,11 +384,9 @@ mod tests {
             ],
         );
         // The tightest requests window (1d) ends a day from now, less the test's own run time.
-        let reset = openai.headers["x-ratelimit-reset-requests"]
-            .to_str()
-            .unwrap();
+        let reset = openai["x-ratelimit-reset-requests"].to_str().unwrap();
         assert!(reset == "24h0m0s" || reset.starts_with("23h59m"), "{reset}");
-        assert!(openai.headers.contains_key("x-bytespike-ratelimit-5h"));
+        assert!(openai.contains_key("x-bytespike-ratelimit-5h"));
     }
 
     #[test]
