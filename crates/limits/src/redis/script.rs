@@ -218,6 +218,11 @@ pub(crate) struct SettleCall {
 /// KEYS before the windows in a lone settlement; the marker is the third.
 const SETTLE_FIXED_KEYS: usize = 4;
 
+/// A settlement's own arguments with three windows and its ledger record (16 fields), and
+/// their usual size in bytes.
+const SETTLE_ITEM_ARGS_HINT: usize = 48;
+const SETTLE_ITEM_BYTES_HINT: usize = 512;
+
 impl SettleCall {
     pub(crate) fn new(names: &KeyNames, ledger: &LedgerStreams, a: &SettleArgs<'_>) -> Self {
         let maxlen = if *ledger == LedgerStreams::Off {
@@ -225,9 +230,12 @@ impl SettleCall {
         } else {
             a.ledger_maxlen
         };
-        let mut keys = names.fixed_keys(a.request_id, ledger).to_vec();
+        let mut keys = Vec::with_capacity(SETTLE_FIXED_KEYS + a.windows_ms.len());
+        keys.extend(names.fixed_keys(a.request_id, ledger));
         keys.extend(a.windows_ms.iter().map(|w| names.window_key(*w)));
-        let mut item = Cmd::new();
+        // Sized for the usual settlement with its ledger record, so the buffers do not grow
+        // argument by argument.
+        let mut item = Cmd::with_capacity(SETTLE_ITEM_ARGS_HINT, SETTLE_ITEM_BYTES_HINT);
         item.arg(a.marker_ttl_ms.max(1))
             .arg(a.request_id)
             .arg(a.admitted_at_ms)
@@ -298,7 +306,15 @@ pub(crate) fn joined_settle(script_hash: &str, calls: &[&SettleCall]) -> redis::
     }
     // Live settlements of one batch are milliseconds apart; the latest clock serves them all.
     let now_ms = calls.iter().map(|c| c.now_ms).max().unwrap_or(first.now_ms);
-    let mut cmd = redis::cmd("EVALSHA");
+    // Sized up front: a batch joins up to a hundred settlements of some forty arguments each.
+    let (mut arg_count, mut bytes) = (8 + keys.len(), 64 + script_hash.len());
+    bytes += keys.iter().map(|k| k.len()).sum::<usize>();
+    for call in calls {
+        arg_count += 1 + call.item.args_iter().len();
+        bytes += 4 + call.item_args().map(<[u8]>::len).sum::<usize>();
+    }
+    let mut cmd = Cmd::with_capacity(arg_count, bytes);
+    cmd.arg("EVALSHA");
     cmd.arg(script_hash)
         .arg(keys.len())
         .arg(&keys[..])
