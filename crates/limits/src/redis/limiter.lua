@@ -16,13 +16,16 @@ local op = ARGV[1]
 local now = tonumber(ARGV[2])
 local prefix = ARGV[3]
 
+-- Local aliases: a global lookup and a field lookup on every use add up in the hot loops.
+local floor, max, min, format = math.floor, math.max, math.min, string.format
+
 -- Redis converts Lua numbers to strings with %.14g; %d keeps large integers exact.
 local function int(x)
-  return string.format('%d', x)
+  return format('%d', x)
 end
 
 local function bucket_ms(w)
-  return math.max(math.floor(w / 60), 1)
+  return max(floor(w / 60), 1)
 end
 
 local function expiry(idx, w)
@@ -33,10 +36,27 @@ end
 -- admission writes one net delta per field instead of a removal and an addition.
 local staged, staged_keys = {}, {}
 
+-- Field names ("<bucket index>:<metric>") of this call. A settlement stages the same few fields
+-- several times (the lease's hold, the request, its consumption); formatting a number is the
+-- dearest step of staging, so each name is built once.
+local SUFFIX = { ':0', ':1', ':2', ':3', ':4' }
+local ONE_REQUEST = { 1, 0, 0, 0, 0 }
+local field_names = {}
+
+local function field(idx, m)
+  local code = idx * 8 + m
+  local f = field_names[code]
+  if not f then
+    f = int(idx) .. SUFFIX[m]
+    field_names[code] = f
+  end
+  return f
+end
+
 -- Stages sign * amounts for the bucket of `at`, unless that bucket already rolled out.
 local function apply(key, w, at, amounts, sign)
   local b = bucket_ms(w)
-  local idx = math.floor(at / b)
+  local idx = floor(at / b)
   if expiry(idx, w) <= now then
     return
   end
@@ -46,14 +66,17 @@ local function apply(key, w, at, amounts, sign)
     staged[key] = entry
     staged_keys[#staged_keys + 1] = key
   end
+  local fields, order = entry.fields, entry.order
   for m = 1, 5 do
-    if amounts[m] ~= 0 then
-      local f = int(idx) .. ':' .. (m - 1)
-      if entry.fields[f] == nil then
-        entry.fields[f] = 0
-        entry.order[#entry.order + 1] = f
+    local amount = amounts[m]
+    if amount ~= 0 then
+      local f = field(idx, m)
+      local before = fields[f]
+      if before == nil then
+        before = 0
+        order[#order + 1] = f
       end
-      entry.fields[f] = entry.fields[f] + sign * amounts[m]
+      fields[f] = before + sign * amount
     end
   end
 end
@@ -85,8 +108,9 @@ end
 
 -- Stages sign * (slots requests, tokens input) in the buckets of `admit` of each listed window.
 local function apply_held(ws, admit, slots, tokens, sign)
+  local amounts = { slots, tokens, tokens, 0, 0 }
   for w in string.gmatch(ws, '%d+') do
-    apply(prefix .. w, tonumber(w), admit, { slots, tokens, tokens, 0, 0 }, sign)
+    apply(prefix .. w, tonumber(w), admit, amounts, sign)
   end
 end
 
@@ -139,7 +163,7 @@ local function scan(key, w)
         buckets[idx] = b
         order[#order + 1] = idx
       end
-      b[m] = b[m] + math.max(tonumber(flat[i + 1]), 0)
+      b[m] = b[m] + max(tonumber(flat[i + 1]), 0)
     end
   end
   if #dead > 0 then
@@ -168,7 +192,7 @@ local function frees_at(st, w, m, limit)
   for _, idx in ipairs(st.order) do
     local a = st.buckets[idx][m]
     if a > 0 then
-      remaining = remaining - math.min(a, remaining)
+      remaining = remaining - min(a, remaining)
       if remaining < limit then
         return expiry(idx, w)
       end
@@ -203,13 +227,13 @@ local function lease_room(ws, states, per, maxl, minl, k)
       if cap >= 0 then
         local left = cap - states[j].used[m]
         if m == 1 then
-          room = math.min(room, math.floor(left / k))
+          room = min(room, floor(left / k))
         else
           if left * k <= cap then
             return 0
           end
           if (m == 2 or m == 3) and per > 0 then
-            room = math.min(room, math.floor(left / (per * k)))
+            room = min(room, floor(left / (per * k)))
           end
         end
       end
@@ -245,11 +269,11 @@ local function lease_grant(ws, states, id, delta, per, back, maxl, minl, k, ttl,
   end
   local granted = 0
   if delta > 0 then
-    granted = math.max(math.min(delta, lease_room(ws, states, per, maxl, minl, k) - slots), 0)
+    granted = max(min(delta, lease_room(ws, states, per, maxl, minl, k) - slots), 0)
     tokens = tokens + granted * per
   else
-    granted = math.max(delta, -slots)
-    tokens = math.max(tokens - back, 0)
+    granted = max(delta, -slots)
+    tokens = max(tokens - back, 0)
   end
   slots = slots + granted
   local expires = now + ttl
@@ -307,7 +331,7 @@ local function settle_item(marker, base, last)
     local lrec = redis.call('HGET', res_key, lease)
     if lrec then
       local ladmit, tokens, lws, slots = parse_rec(lrec)
-      local est = math.min(tonumber(arg(11)), tokens)
+      local est = min(tonumber(arg(11)), tokens)
       apply_held(lws, ladmit, 1, est, -1)
       if slots <= 1 then
         apply_held(lws, ladmit, 0, tokens - est, -1)
@@ -321,13 +345,13 @@ local function settle_item(marker, base, last)
   local admit = tonumber(arg(3))
   local consumed = { 0, tonumber(arg(5)), tonumber(arg(6)), tonumber(arg(7)), tonumber(arg(8)) }
   -- The request counts when it was admitted; its tokens and cost when they were consumed.
-  local at = math.max(now, admit)
+  local at = max(now, admit)
   local n = tonumber(arg(12))
   for j = 1, n do
     local wtext = arg(12 + j)
-    local w = tonumber(wtext)
-    apply(prefix .. wtext, w, admit, { 1, 0, 0, 0, 0 }, 1)
-    apply(prefix .. wtext, w, at, consumed, 1)
+    local w, key = tonumber(wtext), prefix .. wtext
+    apply(key, w, admit, ONE_REQUEST, 1)
+    apply(key, w, at, consumed, 1)
   end
   local maxlen = tonumber(arg(9))
   if maxlen > 0 then
@@ -383,7 +407,7 @@ if op == 'admit' or op == 'usage' then
     local lengths = {}
     for j, win in ipairs(ws) do
       apply(win.key, win.w, now, amounts, 1)
-      local e = expiry(math.floor(now / bucket_ms(win.w)), win.w)
+      local e = expiry(floor(now / bucket_ms(win.w)), win.w)
       for m = 1, 5 do
         if amounts[m] > 0 then
           states[j].used[m] = states[j].used[m] + amounts[m]
