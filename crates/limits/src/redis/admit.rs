@@ -4,7 +4,8 @@
 use crate::admission::{to_ms, Admission, AdmitRequest, Origin};
 use crate::error::LimitError;
 use crate::limiter::Limiter;
-use crate::limits::KeyLimits;
+use crate::limits::{KeyId, KeyLimits};
+use crate::redis::lease::LeaseTable;
 use crate::redis::script::{self, CheckArgs, KeyNames, LeaseAsk};
 use crate::redis::{AdmissionMode, CallError, FailurePolicy, RedisLimiter};
 use crate::window::report;
@@ -24,12 +25,22 @@ impl RedisLimiter {
         // In-flight counts must be exact across replicas, so max_concurrent keys never lease.
         let mut ask = None;
         if self.core.config.admission == AdmissionMode::Lease && limits.max_concurrent.is_none() {
-            match self.carve(&req, &limits, now_ms) {
-                Ok(admission) => {
-                    self.core.metrics.admitted(Origin::Shared);
-                    return Ok(admission);
+            let mut waited = false;
+            loop {
+                match self.carve(&req, &limits, now_ms) {
+                    Ok(admission) => {
+                        self.core.metrics.admitted(Origin::Shared);
+                        return Ok(admission);
+                    }
+                    Err(None) if !waited => {
+                        waited = true;
+                        self.await_lease_change(&req).await;
+                    }
+                    Err(a) => {
+                        ask = a;
+                        break;
+                    }
                 }
-                Err(a) => ask = a,
             }
         }
         let args = CheckArgs {
@@ -51,6 +62,10 @@ impl RedisLimiter {
         };
         let names = KeyNames::new(req.key);
         let inv = script::check(&self.core.script, &names, &self.core.ledger, &args);
+        let mut pending_ask = ask.is_some().then(|| AskInFlight {
+            leases: &self.core.leases,
+            key: req.key,
+        });
         let result = self.core.run("admit", &inv, Some(now_ms)).await;
         let parsed = match &result {
             Ok(reply) => Some(script::parse_check(reply, &limits, now_ms)),
@@ -62,6 +77,9 @@ impl RedisLimiter {
                 _ => None,
             };
             self.after_round_trip(&req, &limits, ask, now_ms, answer);
+            if let Some(ask) = pending_ask.take() {
+                ask.answered();
+            }
         }
         match result {
             Ok(_) => {}
@@ -100,6 +118,25 @@ impl RedisLimiter {
         }
     }
 
+    /// Waits (once, at most the call timeout) for the key's lease grant or refill in flight.
+    ///
+    /// A round trip started now would queue in Redis behind that change anyway, and usually
+    /// finds slots when it lands. Without the wait, every request arriving while a lease is
+    /// empty made its own admission round trip: under load that added Redis work exactly when
+    /// Redis was already slow to answer the refill, and the leases stayed empty.
+    async fn await_lease_change(&self, req: &AdmitRequest<'_>) {
+        let Some(changed) = self.core.leases.change_in_flight(req.key) else {
+            return;
+        };
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        // Registered first, then checked again: an answer landing in between is not missed.
+        if self.core.leases.change_in_flight(req.key).is_some() {
+            let _ = tokio::time::timeout(self.core.config.timeout, notified).await;
+        }
+    }
+
     /// The shadow budget: every cap divided among the replicas, never below one.
     pub(crate) fn shadow_limits(&self, limits: &KeyLimits) -> KeyLimits {
         let n = u64::from(self.core.config.replicas);
@@ -120,5 +157,26 @@ impl RedisLimiter {
             .max_concurrent
             .map(|c| u32::try_from(share(u64::from(c))).unwrap_or(c));
         out
+    }
+}
+
+/// A round trip that asked to grow the key's lease: if the admission is dropped before the
+/// answer, the key must not stay marked busy, or every later request would wait for a change
+/// that never lands.
+struct AskInFlight<'a> {
+    leases: &'a LeaseTable,
+    key: &'a KeyId,
+}
+
+impl AskInFlight<'_> {
+    /// The answer was recorded (which cleared the mark): nothing is left to undo.
+    fn answered(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for AskInFlight<'_> {
+    fn drop(&mut self) {
+        self.leases.abandon(self.key);
     }
 }

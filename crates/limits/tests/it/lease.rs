@@ -226,3 +226,58 @@ async fn an_idle_lease_is_given_back_before_it_expires() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_arriving_while_the_lease_is_asked_for_wait_for_it() {
+    let server = RedisServer::start();
+    let limiter = Arc::new(leased(&server));
+    let k = key("first-burst");
+    let limits = one_window(FIVE_HOURS, |w| w.requests = Some(10_000));
+    // Fifty requests of a key with no lease yet, all at once: one round trip asks for the
+    // lease, the others wait for it instead of each making their own.
+    let start = Arc::new(tokio::sync::Barrier::new(50));
+    let tasks = (0..50).map(|i| {
+        let (limiter, k, limits, start) =
+            (limiter.clone(), k.clone(), limits.clone(), start.clone());
+        tokio::spawn(async move {
+            start.wait().await;
+            let id = format!("burst-{i}");
+            admitted(admit(limiter.as_ref(), &k, &limits, &id, 0, t0()).await).0
+        })
+    });
+    let reservations: Vec<_> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let round_trips = reservations.iter().filter(|r| r.lease.is_none()).count();
+    assert_eq!(
+        round_trips, 1,
+        "admissions without the lease: {round_trips} of 50"
+    );
+    let u = limiter.usage(&k, &limits, t0()).await.unwrap();
+    // Redis counts the lease's slots as held, so at least the fifty admitted requests.
+    assert!(used(&u, FIVE_HOURS, Metric::Requests) >= 50, "{u:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admission_dropped_while_asking_for_the_lease_does_not_block_the_key() {
+    let server = RedisServer::start();
+    let limiter = leased(&server);
+    let k = key("dropped-ask");
+    let limits = one_window(FIVE_HOURS, |w| w.requests = Some(10_000));
+    // The first admission asks for the key's lease, then its caller goes away mid round trip.
+    {
+        let first = admit(&limiter, &k, &limits, "gone", 0, t0());
+        tokio::pin!(first);
+        assert!(futures::poll!(first.as_mut()).is_pending());
+    }
+    // The next one asks again and gets the lease; the ones after it are carved from it.
+    let lease_of = |a| admitted(a).0.lease;
+    assert_eq!(
+        lease_of(admit(&limiter, &k, &limits, "next", 0, t0()).await),
+        None
+    );
+    assert!(lease_of(admit(&limiter, &k, &limits, "then", 0, t0()).await).is_some());
+    assert!(lease_of(admit(&limiter, &k, &limits, "last", 0, t0()).await).is_some());
+}

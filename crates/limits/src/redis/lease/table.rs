@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
 
 use crate::limits::{KeyId, KeyLimits};
 use crate::memory::WindowSums;
@@ -63,6 +65,8 @@ pub(crate) struct Entry {
     pub lease: Option<Lease>,
     /// A grant, refill or return of this key is in flight (one at a time per key).
     pub busy: bool,
+    /// Wakes the requests waiting for that change to land.
+    pub changed: Arc<Notify>,
 }
 
 /// A lease to grow along with a round-trip admission.
@@ -210,6 +214,7 @@ impl LeaseTable {
             return false;
         };
         entry.busy = false;
+        entry.changed.notify_waiters();
         let mine = entry.lease.as_ref().is_some_and(|l| l.id == id);
         let Some((granted, expires_at_ms, sums)) = answer else {
             if mine {
@@ -259,7 +264,16 @@ impl LeaseTable {
     pub fn abandon(&self, key: &KeyId) {
         if let Some(entry) = self.lock().get_mut(key) {
             entry.busy = false;
+            entry.changed.notify_waiters();
         }
+    }
+
+    /// What wakes the waiters of the key's lease change in flight, if one is.
+    pub fn change_in_flight(&self, key: &KeyId) -> Option<Arc<Notify>> {
+        let map = self.lock();
+        map.get(key)
+            .filter(|entry| entry.busy)
+            .map(|entry| entry.changed.clone())
     }
 
     /// A carved request was settled: the lease no longer holds its slot. False if the request
