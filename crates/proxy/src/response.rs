@@ -41,11 +41,13 @@ const ADDED_LIMIT_HEADERS: usize = 12;
 /// HTTP/1 clients see the upstream's own header names in lower case (standard ones titled), as
 /// HTTP/2 clients always do; header names are case-insensitive (RFC 9110, section 5.1).
 pub fn header(upstream: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
-    let reason = custom_reason(upstream);
+    let (status, reason) = (upstream.status, custom_reason(upstream));
     let placeholder = ResponseHeader::from(http::Response::new(()).into_parts().0);
     let mut parts = Parts::from(std::mem::replace(upstream, placeholder));
     edit(&mut parts, ctx)?;
     *upstream = ResponseHeader::from(parts);
+    // A status the gateway re-mapped (a translated error) takes its own usual phrase.
+    let reason = reason.filter(|_| upstream.status == status);
     upstream.set_reason_phrase(reason.as_deref())
 }
 
@@ -210,6 +212,38 @@ mod tests {
         assert!(text.contains("Content-Length: 12\r\n"), "{text}");
         assert!(text.contains("x-upstream-trace: abc\r\n"), "{text}");
         assert!(text.contains("x-request-id: "), "{text}");
+    }
+
+    #[test]
+    fn a_translated_error_status_takes_its_own_reason_phrase() {
+        let mut upstream = ResponseHeader::build(529, None).unwrap();
+        upstream.set_reason_phrase(Some("Overloaded")).unwrap();
+        let mut ctx = RequestCtx::new();
+        ctx.handling = Some(Handling::Translated {
+            upstream: Dialect::Anthropic,
+            translator: Box::new(bytespike_translate::ResponseTranslator::new(
+                Dialect::OpenAiChat,
+                Dialect::Anthropic,
+                false,
+                "m",
+                false,
+            )),
+            error_body: Vec::new(),
+        });
+
+        header(&mut upstream, &mut ctx).unwrap();
+
+        let (mapped, _) = translate_error(Dialect::OpenAiChat, Dialect::Anthropic, 529, b"");
+        assert_ne!(
+            mapped, 529,
+            "the case needs a status the translation changes"
+        );
+        assert_eq!(upstream.status.as_u16(), mapped);
+        assert_eq!(
+            upstream.get_reason_phrase(),
+            upstream.status.canonical_reason()
+        );
+        assert_eq!(upstream.headers["content-type"], "application/json");
     }
 
     #[test]
