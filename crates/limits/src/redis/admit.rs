@@ -25,22 +25,17 @@ impl RedisLimiter {
         // In-flight counts must be exact across replicas, so max_concurrent keys never lease.
         let mut ask = None;
         if self.core.config.admission == AdmissionMode::Lease && limits.max_concurrent.is_none() {
-            let mut waited = false;
-            loop {
-                match self.carve(&req, &limits, now_ms) {
-                    Ok(admission) => {
-                        self.core.metrics.admitted(Origin::Shared);
-                        return Ok(admission);
-                    }
-                    Err(None) if !waited => {
-                        waited = true;
-                        self.await_lease_change(&req).await;
-                    }
-                    Err(a) => {
-                        ask = a;
-                        break;
-                    }
+            let mut carved = self.carve(&req, &limits, now_ms);
+            if matches!(carved, Err(None)) {
+                self.await_lease_change(&req).await;
+                carved = self.carve(&req, &limits, now_ms);
+            }
+            match carved {
+                Ok(admission) => {
+                    self.core.metrics.admitted(Origin::Shared);
+                    return Ok(admission);
                 }
+                Err(a) => ask = a,
             }
         }
         let args = CheckArgs {
