@@ -15,6 +15,9 @@ pub trait LimiterMetrics: Send + Sync {
     fn released(&self) {}
     /// A settlement finished (live, not replayed).
     fn settled(&self, _outcome: SettleOutcome) {}
+    /// A request found its key's lease used up while a refill was on its way, and waited for
+    /// the refill instead of making a round trip of its own.
+    fn waited_for_lease(&self) {}
     /// A buffered settlement was replayed into Redis.
     fn settlement_replayed(&self, _outcome: SettleOutcome) {}
     /// A settlement could not be buffered (queue full) and is lost for the shared budget.

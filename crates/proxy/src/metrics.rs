@@ -193,6 +193,7 @@ pub struct LimitMetrics {
     admissions: IntCounterVec,
     rejections: IntCounterVec,
     releases: prometheus::IntCounter,
+    lease_waits: prometheus::IntCounter,
     settlements: IntCounterVec,
     replays: IntCounterVec,
     dropped: prometheus::IntCounter,
@@ -215,6 +216,10 @@ impl LimitMetrics {
             releases: prometheus::IntCounter::new(
                 "bytespike_limit_reservations_released_total",
                 "Reservations released without billing (failed requests).",
+            )?,
+            lease_waits: prometheus::IntCounter::new(
+                "bytespike_limit_lease_waits_total",
+                "Requests that found their key's lease used up while a refill was in flight and waited for it.",
             )?,
             settlements: IntCounterVec::new(
                 Opts::new("bytespike_limit_settlements_total", "Settlements, by outcome (settled, duplicate, deferred)."),
@@ -241,6 +246,7 @@ impl LimitMetrics {
         registry.register(Box::new(m.admissions.clone()))?;
         registry.register(Box::new(m.rejections.clone()))?;
         registry.register(Box::new(m.releases.clone()))?;
+        registry.register(Box::new(m.lease_waits.clone()))?;
         registry.register(Box::new(m.settlements.clone()))?;
         registry.register(Box::new(m.replays.clone()))?;
         registry.register(Box::new(m.dropped.clone()))?;
@@ -288,6 +294,10 @@ impl LimiterMetrics for LimitMetrics {
 
     fn released(&self) {
         self.releases.inc();
+    }
+
+    fn waited_for_lease(&self) {
+        self.lease_waits.inc();
     }
 
     fn settled(&self, outcome: SettleOutcome) {

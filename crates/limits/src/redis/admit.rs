@@ -128,6 +128,7 @@ impl RedisLimiter {
         notified.as_mut().enable();
         // Registered first, then checked again: an answer landing in between is not missed.
         if self.core.leases.change_in_flight(req.key).is_some() {
+            self.core.metrics.waited_for_lease();
             let _ = tokio::time::timeout(self.core.config.timeout, notified).await;
         }
     }

@@ -1,9 +1,12 @@
 //! Leased admission: replicas admit from slices of a key's budget held in Redis.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytespike_limits::{Admission, Limiter, Metric, Origin, RedisLimiter, SettleOutcome};
+use bytespike_limits::{
+    Admission, Limiter, LimiterMetrics, Metric, Origin, RedisLimiter, SettleOutcome,
+};
 use futures::future::join_all;
 
 use crate::ledger::read_stream;
@@ -12,6 +15,16 @@ use crate::support::*;
 
 /// Past the lease ttl (2s by default): every lease not extended has expired.
 const AFTER_LEASES: Duration = Duration::from_secs(5);
+
+/// Counts the requests that waited for a lease refill.
+#[derive(Default)]
+struct LeaseWaits(AtomicUsize);
+
+impl LimiterMetrics for LeaseWaits {
+    fn waited_for_lease(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 fn leased(server: &RedisServer) -> RedisLimiter {
     RedisLimiter::new(lease_config(&server.url())).unwrap()
@@ -230,7 +243,8 @@ async fn an_idle_lease_is_given_back_before_it_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_arriving_while_the_lease_is_asked_for_wait_for_it() {
     let server = RedisServer::start();
-    let limiter = Arc::new(leased(&server));
+    let waits = Arc::new(LeaseWaits::default());
+    let limiter = Arc::new(leased(&server).with_metrics(waits.clone()));
     let k = key("first-burst");
     let limits = one_window(FIVE_HOURS, |w| w.requests = Some(10_000));
     // Fifty requests of a key with no lease yet, all at once: one round trip asks for the
@@ -255,6 +269,9 @@ async fn requests_arriving_while_the_lease_is_asked_for_wait_for_it() {
         round_trips, 1,
         "admissions without the lease: {round_trips} of 50"
     );
+    // Those that found the ask in flight waited and said so; the rest came after the answer.
+    let waited = waits.0.load(Ordering::Relaxed);
+    assert!((1..=49).contains(&waited), "{waited} waited");
     let u = limiter.usage(&k, &limits, t0()).await.unwrap();
     // Redis counts the lease's slots as held, so at least the fifty admitted requests.
     assert!(used(&u, FIVE_HOURS, Metric::Requests) >= 50, "{u:?}");
