@@ -33,7 +33,8 @@ pub async fn json(
     let mut parts = http::Response::new(()).into_parts().0;
     parts.status = StatusCode::from_u16(status).or_err(InternalError, "response status")?;
     let headers = &mut parts.headers;
-    headers.reserve(16);
+    // Its own five (type, retry-after, length, two request ids) and the limit headers.
+    headers.reserve(5 + crate::budget::LIMIT_HEADERS);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(seconds) = ctx.retry_after {
         headers.insert(RETRY_AFTER, HeaderValue::from(seconds));

@@ -28,10 +28,9 @@ fn vendor_limit_header(name: &str) -> bool {
     name.starts_with("anthropic-ratelimit-") || name.starts_with("x-ratelimit-")
 }
 
-/// Room for what [`header`] adds: request ids and content headers, plus the limit headers (about
-/// nine) when the key is budgeted. Reserved at once, the map grows once instead of insert by insert.
+/// Room for what [`header`] adds besides the limit headers: request ids and content headers.
+/// Reserved at once, the map grows once instead of insert by insert.
 const ADDED_HEADERS: usize = 4;
-const ADDED_LIMIT_HEADERS: usize = 12;
 
 /// Adjusts the response header before it goes to the client.
 ///
@@ -74,7 +73,7 @@ fn edit(upstream: &mut Parts, ctx: &mut RequestCtx) -> Result<()> {
     for name in &unwanted {
         headers.remove(name);
     }
-    headers.reserve(ADDED_HEADERS + if budgeted { ADDED_LIMIT_HEADERS } else { 0 });
+    headers.reserve(ADDED_HEADERS + if budgeted { budget::LIMIT_HEADERS } else { 0 });
     let dialect = ctx.endpoint.map_or(Dialect::OpenAiChat, |e| e.dialect);
     respond::request_id_headers(headers, ctx, dialect)?;
     if budgeted {

@@ -3,7 +3,9 @@
 
 mod render;
 
-pub use render::{headers, rejection_error, retry_after_seconds, usage_document, window_label};
+pub use render::{
+    headers, rejection_error, retry_after_seconds, usage_document, window_label, LIMIT_HEADERS,
+};
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

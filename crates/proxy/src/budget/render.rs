@@ -45,6 +45,10 @@ pub fn retry_after_seconds(rejection: &Rejection) -> Option<u64> {
         .map(|d| round_up_seconds(d).as_secs().max(1))
 }
 
+/// How many headers [`headers`] adds for a key with up to four windows: three each for the
+/// tightest requests and tokens windows, and one per window. Callers reserve room for them.
+pub const LIMIT_HEADERS: usize = 3 * 2 + 4;
+
 /// Adds the limit headers in the caller's convention: Anthropic's or OpenAI's names for the
 /// tightest window of requests and of tokens, and one `x-bytespike-ratelimit-<window>` header per
 /// window with every capped metric.
