@@ -1,7 +1,8 @@
-//! Stream translation throughput (MB/s of upstream stream) per direction.
+//! Stream translation throughput (MB/s of upstream stream) per direction, and the cost of
+//! one small whole-body call translated both ways (the request path of the W2 workload).
 
 use bytespike_protocol::Dialect;
-use bytespike_translate::ResponseTranslator;
+use bytespike_translate::{translate_request, ResponseTranslator};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
@@ -58,5 +59,30 @@ fn streams(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, streams);
+/// The W2 request: a small Anthropic Messages call.
+const CLIENT_BODY: &[u8] = br#"{"model":"bench-chat","max_tokens":64,"stream":false,"messages":[{"role":"user","content":"Hello from the benchmark"}]}"#;
+
+/// The W2 answer: a small OpenAI chat.completion with usage.
+const UPSTREAM_BODY: &[u8] = br#"{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench-chat","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21},"system_fingerprint":"fp_bench"}"#;
+
+fn whole_bodies(c: &mut Criterion) {
+    let mut group = c.benchmark_group("body");
+    let (client, upstream) = (Dialect::Anthropic, Dialect::OpenAiChat);
+    group.bench_function("request_anthropic_to_openai_chat", |b| {
+        b.iter(|| translate_request(client, upstream, black_box(CLIENT_BODY), "bench-chat"))
+    });
+    let request = translate_request(client, upstream, CLIENT_BODY, "bench-chat").unwrap();
+    group.bench_function("response_openai_chat_to_anthropic", |b| {
+        b.iter(|| {
+            let mut t = ResponseTranslator::for_request(client, upstream, &request, "bench-chat");
+            let mut out = Vec::new();
+            t.feed(black_box(UPSTREAM_BODY), &mut out);
+            t.finish(&mut out);
+            black_box(out)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, streams, whole_bodies);
 criterion_main!(benches);

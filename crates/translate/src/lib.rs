@@ -11,6 +11,7 @@ mod fnv;
 pub mod fuzz;
 pub mod gemini;
 pub mod ir;
+mod lenient;
 pub mod openai_chat;
 pub mod openai_responses;
 mod response;

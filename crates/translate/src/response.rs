@@ -235,14 +235,21 @@ impl ResponseTranslator {
                 match decode_body(*upstream, &body) {
                     Ok(resp) => {
                         *usage = Some(resp.usage);
-                        let value = match client {
-                            Dialect::Anthropic => anthropic::response::encode(&resp, model),
-                            Dialect::OpenAiResponses => {
-                                openai_responses::response::encode(&resp, model, *created, echo)
-                            }
-                            _ => openai_chat::response::encode(&resp, model, *created),
+                        // Writing JSON into a Vec cannot fail.
+                        let _ = match client {
+                            Dialect::Anthropic => serde_json::to_writer(
+                                &mut *out,
+                                &anthropic::response::encode(&resp, model),
+                            ),
+                            Dialect::OpenAiResponses => serde_json::to_writer(
+                                &mut *out,
+                                &openai_responses::response::encode(&resp, model, *created, echo),
+                            ),
+                            _ => serde_json::to_writer(
+                                &mut *out,
+                                &openai_chat::response::encode(&resp, model, *created),
+                            ),
                         };
-                        out.extend_from_slice(&serde_json::to_vec(&value).unwrap_or_default());
                     }
                     Err(e) => out.extend_from_slice(&e.render(*client).1),
                 }

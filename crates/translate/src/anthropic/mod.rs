@@ -5,6 +5,7 @@ pub mod request;
 pub mod response;
 pub mod stream;
 mod usage;
+mod view;
 
 /// Output tokens asked of Anthropic when an OpenAI-style client set no limit: the largest
 /// every Claude model accepts (claude-3-haiku caps at 4,096). With reasoning on, the thinking

@@ -1,9 +1,10 @@
 //! Anthropic Messages responses: decoded into the IR and encoded from it.
 
-use super::usage;
+use super::usage::{self, UsageOut};
 use crate::error::TranslateError;
 use crate::field::{self, loose};
 use crate::ir::{ImageSource, Part, Response, StopReason};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// The IR stop reason for an Anthropic `stop_reason`.
@@ -69,29 +70,66 @@ pub fn decode(body: &[u8]) -> Result<Response, TranslateError> {
     Ok(resp)
 }
 
+/// An IR response as the body Anthropic would send, in Anthropic's field order; serialize it
+/// (`serde_json::to_vec`). Borrowed from the response: nothing is copied to build it.
+#[derive(Debug, Serialize)]
+pub struct Message<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<Block<'a>>,
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<&'a str>,
+    usage: UsageOut,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text {
+        text: &'a str,
+    },
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+    RedactedThinking {
+        data: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a Value,
+    },
+}
+
 /// Encodes an IR response as the body Anthropic would send, naming `model`.
-pub fn encode(resp: &Response, model: &str) -> Value {
-    let content: Vec<Value> = resp
+pub fn encode<'a>(resp: &'a Response, model: &'a str) -> Message<'a> {
+    let content = resp
         .content
         .iter()
         .filter_map(|p| match p {
-            Part::Text { text, .. } => Some(json!({"type": "text", "text": text})),
-            Part::Thinking { text, signature } => Some(json!({
-                "type": "thinking", "thinking": text, "signature": signature.as_deref().unwrap_or(""),
-            })),
-            Part::RedactedThinking { data } => Some(json!({"type": "redacted_thinking", "data": data})),
-            Part::ToolUse { id, name, input } => Some(json!({"type": "tool_use", "id": id, "name": name, "input": input})),
-            Part::Image(ImageSource::Base64 { .. } | ImageSource::Url { .. }) | Part::ToolResult { .. } => None,
+            Part::Text { text, .. } => Some(Block::Text { text }),
+            Part::Thinking { text, signature } => Some(Block::Thinking {
+                thinking: text,
+                signature: signature.as_deref().unwrap_or(""),
+            }),
+            Part::RedactedThinking { data } => Some(Block::RedactedThinking { data }),
+            Part::ToolUse { id, name, input } => Some(Block::ToolUse { id, name, input }),
+            Part::Image(ImageSource::Base64 { .. } | ImageSource::Url { .. })
+            | Part::ToolResult { .. } => None,
         })
         .collect();
-    json!({
-        "id": resp.id.clone().unwrap_or_else(|| "msg_bytespike".to_string()),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": resp.stop.map(encode_stop),
-        "stop_sequence": resp.stop_sequence,
-        "usage": usage::encode(&resp.usage),
-    })
+    Message {
+        id: resp.id.as_deref().unwrap_or("msg_bytespike"),
+        kind: "message",
+        role: "assistant",
+        model,
+        content,
+        stop_reason: resp.stop.map(encode_stop),
+        stop_sequence: resp.stop_sequence.as_deref(),
+        usage: UsageOut::from(&resp.usage),
+    }
 }

@@ -1,12 +1,15 @@
 //! Anthropic Messages streams: an incremental decoder to IR events and an encoder from them.
 
 use super::response::{decode_stop, encode_stop};
+use super::view::Event;
 use super::{error, usage};
-use crate::field::{loose, Obj};
+use crate::field::loose;
 use crate::ir::{BlockStart, Delta, StreamEvent};
+use crate::lenient::{self, Obj};
 use crate::stream::{cut, malformed, Decode, Encode, SseInput};
 use bytespike_protocol::{Dialect, ErrorKind, GatewayError, Usage};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 /// Decodes an Anthropic event stream.
 #[derive(Debug, Default)]
@@ -21,64 +24,57 @@ pub struct Decoder {
 
 impl Decoder {
     fn frame(&mut self, data: &[u8], out: &mut Vec<StreamEvent>) {
-        let Ok(Value::Object(ev)) = serde_json::from_slice::<Value>(data) else {
+        let Ok(Some(ev)) = lenient::from_slice::<Event>(data) else {
             out.push(malformed("an event is not a JSON object"));
             self.done = true;
             return;
         };
-        let index = loose::u64(&ev, "index");
+        let index = ev.index.0;
         if index.is_some_and(|i| self.skipped.contains(&i)) {
             return;
         }
         let index = index.map_or(0, |i| i as usize);
-        match loose::str(&ev, "type") {
+        match ev.kind.or_empty() {
             "message_start" => {
-                let msg = loose::obj(&ev, "message");
-                if let Some(u) = msg.and_then(|m| loose::obj(m, "usage")) {
-                    usage::apply(u, &mut self.usage);
+                let msg = ev.message.0.as_ref();
+                if let Some(Obj(Some(u))) = msg.map(|m| &m.usage) {
+                    usage::apply_view(u, &mut self.usage);
                     self.seen_usage = true;
                 }
-                let id = msg
-                    .and_then(|m| m.get("id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
                 out.push(StreamEvent::MessageStart {
-                    id,
+                    id: msg.and_then(|m| m.id.get()).map(str::to_string),
                     usage: self.usage,
                 });
             }
             "content_block_start" => {
-                let Some(block) = loose::obj(&ev, "content_block") else {
+                let Obj(Some(block)) = &ev.content_block else {
                     return self.skip(index);
                 };
                 self.block_start(index, block, out);
             }
             "content_block_delta" => {
-                let Some(d) = loose::obj(&ev, "delta") else {
+                let Obj(Some(d)) = &ev.delta else {
                     return;
                 };
-                let delta = match loose::str(d, "type") {
-                    "text_delta" => Delta::Text(loose::str(d, "text").to_string()),
-                    "thinking_delta" => Delta::Thinking(loose::str(d, "thinking").to_string()),
-                    "signature_delta" => Delta::Signature(loose::str(d, "signature").to_string()),
-                    "input_json_delta" => {
-                        Delta::InputJson(loose::str(d, "partial_json").to_string())
-                    }
+                let delta = match d.kind.or_empty() {
+                    "text_delta" => Delta::Text(d.text.or_empty().to_string()),
+                    "thinking_delta" => Delta::Thinking(d.thinking.or_empty().to_string()),
+                    "signature_delta" => Delta::Signature(d.signature.or_empty().to_string()),
+                    "input_json_delta" => Delta::InputJson(d.partial_json.or_empty().to_string()),
                     _ => return,
                 };
                 out.push(StreamEvent::BlockDelta { index, delta });
             }
             "content_block_stop" => out.push(StreamEvent::BlockStop { index }),
             "message_delta" => {
-                if let Some(u) = loose::obj(&ev, "usage") {
-                    usage::apply(u, &mut self.usage);
+                if let Obj(Some(u)) = &ev.usage {
+                    usage::apply_view(u, &mut self.usage);
                     self.seen_usage = true;
                 }
-                let d = loose::obj(&ev, "delta");
-                let text = |key| d.and_then(|d| d.get(key)).and_then(Value::as_str);
+                let d = ev.delta.0.as_ref();
                 out.push(StreamEvent::MessageDelta {
-                    stop: text("stop_reason").and_then(decode_stop),
-                    stop_sequence: text("stop_sequence").map(str::to_string),
+                    stop: d.and_then(|d| d.stop_reason.get()).and_then(decode_stop),
+                    stop_sequence: d.and_then(|d| d.stop_sequence.get()).map(str::to_string),
                     usage: self.usage,
                 });
             }
@@ -87,8 +83,14 @@ impl Decoder {
                 self.done = true;
             }
             "error" => {
-                let (kind, message) =
-                    error::decode(&Value::Object(ev)).unwrap_or((None, String::new()));
+                let body = ev
+                    .error
+                    .0
+                    .map(|err| {
+                        Value::Object(Map::from_iter([("error".into(), Value::Object(err))]))
+                    })
+                    .unwrap_or_default();
+                let (kind, message) = error::decode(&body).unwrap_or((None, String::new()));
                 out.push(StreamEvent::Error(GatewayError::new(
                     kind.unwrap_or(ErrorKind::Upstream),
                     message,
@@ -103,7 +105,7 @@ impl Decoder {
         self.skipped.push(index as u64);
     }
 
-    fn block_start(&mut self, index: usize, block: &Obj, out: &mut Vec<StreamEvent>) {
+    fn block_start(&mut self, index: usize, block: &crate::field::Obj, out: &mut Vec<StreamEvent>) {
         let text_delta = |key: &str, wrap: fn(String) -> Delta, out: &mut Vec<StreamEvent>| {
             let s = loose::str(block, key);
             if !s.is_empty() {
@@ -203,6 +205,30 @@ pub struct Encoder {
     done: bool,
 }
 
+/// A `content_block_delta` event, the one sent per upstream frame: written straight from the
+/// IR delta, in Anthropic's field order, instead of through a `Value` built for each frame.
+#[derive(Serialize)]
+struct BlockDeltaEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: usize,
+    delta: DeltaOut<'a>,
+}
+
+/// The `delta` of a `content_block_delta`, tagged `text_delta`, `thinking_delta`, ...
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum DeltaOut<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+}
+
 impl Encoder {
     /// An encoder whose `message_start` names `model`.
     pub fn new(model: &str) -> Self {
@@ -216,11 +242,11 @@ impl Encoder {
         }
     }
 
-    fn emit(out: &mut Vec<u8>, name: &str, data: &Value) {
+    fn emit(out: &mut Vec<u8>, name: &str, data: &impl Serialize) {
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\ndata: ");
-        // Writing a Value into a Vec cannot fail.
+        // Writing JSON into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, data);
         out.extend_from_slice(b"\n\n");
     }
@@ -304,13 +330,17 @@ impl Encode for Encoder {
                 else {
                     return;
                 };
-                let delta = match delta {
-                    Delta::Text(t) => json!({"type": "text_delta", "text": t}),
-                    Delta::Thinking(t) => json!({"type": "thinking_delta", "thinking": t}),
-                    Delta::Signature(s) => json!({"type": "signature_delta", "signature": s}),
-                    Delta::InputJson(j) => json!({"type": "input_json_delta", "partial_json": j}),
+                let delta = match &delta {
+                    Delta::Text(text) => DeltaOut::Text { text },
+                    Delta::Thinking(thinking) => DeltaOut::Thinking { thinking },
+                    Delta::Signature(signature) => DeltaOut::Signature { signature },
+                    Delta::InputJson(partial_json) => DeltaOut::InputJson { partial_json },
                 };
-                let ev = json!({"type": "content_block_delta", "index": client, "delta": delta});
+                let ev = BlockDeltaEvent {
+                    kind: "content_block_delta",
+                    index: client,
+                    delta,
+                };
                 Self::emit(out, "content_block_delta", &ev);
             }
             StreamEvent::BlockStop { index } => {

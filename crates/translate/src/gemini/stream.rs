@@ -1,11 +1,11 @@
 //! Gemini `streamGenerateContent?alt=sse` streams decoded incrementally into IR events.
 
+use super::view::{Chunk, Part, UsageView};
 use super::{call_id, SIGNATURE_PREFIX};
-use crate::field::{loose, Obj};
 use crate::ir::{BlockStart, Delta, StopReason, StreamEvent};
+use crate::lenient::{self, Obj};
 use crate::stream::{cut, malformed, BlockKind, Blocks, Decode, SseInput};
 use bytespike_protocol::{ErrorKind, GatewayError, Usage};
-use serde_json::Value;
 
 /// The IR stop reason for a Gemini `finishReason`.
 pub(crate) fn decode_finish(reason: &str) -> StopReason {
@@ -19,14 +19,12 @@ pub(crate) fn decode_finish(reason: &str) -> StopReason {
 }
 
 /// Reads Gemini `usageMetadata`: prompt tokens include cached ones; thoughts are output.
-pub(crate) fn decode_usage(obj: &Obj) -> Usage {
-    let cached = loose::u64(obj, "cachedContentTokenCount").unwrap_or(0);
-    let thoughts = loose::u64(obj, "thoughtsTokenCount").unwrap_or(0);
+pub(crate) fn decode_usage(u: &UsageView) -> Usage {
+    let cached = u.cached_content_token_count.0.unwrap_or(0);
+    let thoughts = u.thoughts_token_count.0.unwrap_or(0);
     Usage {
-        input_tokens: loose::u64(obj, "promptTokenCount")
-            .unwrap_or(0)
-            .saturating_sub(cached),
-        output_tokens: loose::u64(obj, "candidatesTokenCount").unwrap_or(0) + thoughts,
+        input_tokens: u.prompt_token_count.0.unwrap_or(0).saturating_sub(cached),
+        output_tokens: u.candidates_token_count.0.unwrap_or(0) + thoughts,
         cache_read_tokens: cached,
         cache_write_tokens: 0,
         reasoning_tokens: thoughts,
@@ -46,8 +44,8 @@ pub struct Decoder {
 
 impl Decoder {
     /// Handles one GenerateContentResponse.
-    pub(crate) fn chunk(&mut self, chunk: &Obj, out: &mut Vec<StreamEvent>) {
-        if let Some(err) = chunk.get("error") {
+    pub(crate) fn chunk(&mut self, chunk: &Chunk, out: &mut Vec<StreamEvent>) {
+        if let Some(err) = &chunk.error {
             let body = serde_json::json!({"error": err});
             let (kind, message) = super::error::decode(&body).unwrap_or((None, String::new()));
             out.push(StreamEvent::Error(GatewayError::new(
@@ -57,12 +55,12 @@ impl Decoder {
             self.done = true;
             return;
         }
-        if let Some(u) = loose::obj(chunk, "usageMetadata") {
+        if let Obj(Some(u)) = &chunk.usage_metadata {
             self.usage = Some(decode_usage(u));
         }
         if !self.started {
             self.started = true;
-            self.response_id = loose::str(chunk, "responseId").to_string();
+            self.response_id = chunk.response_id.or_empty().to_string();
             let id = Some(self.response_id.clone()).filter(|id| !id.is_empty());
             // Only the input side is known at the start.
             let usage = Usage {
@@ -72,22 +70,19 @@ impl Decoder {
             };
             out.push(StreamEvent::MessageStart { id, usage });
         }
-        let candidate = loose::array(chunk, "candidates")
-            .first()
-            .and_then(Value::as_object);
-        let Some(candidate) = candidate else {
-            let blocked =
-                loose::obj(chunk, "promptFeedback").is_some_and(|f| f.contains_key("blockReason"));
-            if blocked {
+        let Some(candidate) = chunk.candidates.0.first() else {
+            let feedback = chunk.prompt_feedback.0.as_ref();
+            if feedback.is_some_and(|f| f.block_reason.is_some()) {
                 self.complete(Some(StopReason::Refusal), out);
             }
             return;
         };
-        let parts = loose::obj(candidate, "content").map_or(&[][..], |c| loose::array(c, "parts"));
-        for part in parts.iter().filter_map(Value::as_object) {
-            self.part(part, out);
+        if let Obj(Some(content)) = &candidate.content {
+            for part in &content.parts.0 {
+                self.part(part, out);
+            }
         }
-        if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
+        if let Some(reason) = candidate.finish_reason.get() {
             let mut stop = decode_finish(reason);
             // Gemini says STOP after function calls; the caller needs to know tools are due.
             if stop == StopReason::EndTurn && self.blocks.tool_count() > 0 {
@@ -97,13 +92,10 @@ impl Decoder {
         }
     }
 
-    fn part(&mut self, part: &Obj, out: &mut Vec<StreamEvent>) {
-        let signature = part
-            .get("thoughtSignature")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty());
-        let text = part.get("text").and_then(Value::as_str).unwrap_or("");
-        if part.get("thought").and_then(Value::as_bool) == Some(true) {
+    fn part(&mut self, part: &Part, out: &mut Vec<StreamEvent>) {
+        let signature = part.thought_signature.non_empty();
+        let text = part.text.or_empty();
+        if part.thought.0 == Some(true) {
             if !text.is_empty() {
                 self.blocks.push(Delta::Thinking(text.to_string()), out);
             }
@@ -136,18 +128,14 @@ impl Decoder {
         if !text.is_empty() {
             self.blocks.push(Delta::Text(text.to_string()), out);
         }
-        if let Some(call) = loose::obj(part, "functionCall") {
-            let name = loose::str(call, "name");
-            let args = call
-                .get("args")
-                .filter(|a| a.is_object())
-                .map_or_else(|| "{}".to_string(), Value::to_string);
+        if let Obj(Some(call)) = &part.function_call {
+            let name = call.name.or_empty();
+            let args = match &call.args {
+                Obj(Some(args)) => serde_json::to_string(args).unwrap_or_default(),
+                Obj(None) => "{}".to_string(),
+            };
             let n = self.blocks.tool_count();
-            let id = match call
-                .get("id")
-                .and_then(Value::as_str)
-                .filter(|id| !id.is_empty())
-            {
+            let id = match call.id.non_empty() {
                 Some(id) => id.to_string(),
                 None => call_id(&self.response_id, n, name, &args),
             };
@@ -187,17 +175,20 @@ impl Decoder {
     }
 
     fn frame(&mut self, data: &[u8], out: &mut Vec<StreamEvent>) {
+        let chunk = lenient::from_slice::<Chunk>(data);
         if self.done {
             // Usage that trails the finishing chunk still counts for billing.
-            if let Ok(Value::Object(chunk)) = serde_json::from_slice::<Value>(data) {
-                if let Some(u) = loose::obj(&chunk, "usageMetadata") {
-                    self.usage = Some(decode_usage(u));
-                }
+            if let Ok(Some(Chunk {
+                usage_metadata: Obj(Some(u)),
+                ..
+            })) = &chunk
+            {
+                self.usage = Some(decode_usage(u));
             }
             return;
         }
-        match serde_json::from_slice::<Value>(data) {
-            Ok(Value::Object(chunk)) => self.chunk(&chunk, out),
+        match chunk {
+            Ok(Some(chunk)) => self.chunk(&chunk, out),
             _ => {
                 out.push(malformed("a chunk is not a JSON object"));
                 self.done = true;

@@ -3,18 +3,19 @@
 use super::request::arguments_text;
 use super::stream::{encode_finish, Decoder};
 use super::usage;
+use super::view::Chunk;
 use crate::error::unreadable;
-use crate::field;
 use crate::ir::{Collector, Part, Response, StreamEvent};
+use crate::lenient;
 use bytespike_protocol::GatewayError;
 use serde_json::{json, Value};
 
 /// Decodes an OpenAI chat.completion body, through the same logic as its stream.
 pub fn decode(body: &[u8]) -> Result<Response, GatewayError> {
-    let obj = field::parse_object(body).map_err(|e| unreadable(&e))?;
+    let chunk = lenient::parse_body::<Chunk>(body).map_err(|e| unreadable(&e))?;
     let mut decoder = Decoder::default();
     let mut events = Vec::new();
-    decoder.chunk(&obj, "message", &mut events);
+    decoder.chunk(&chunk, true, &mut events);
     decoder.complete(&mut events);
     let mut collector = Collector::default();
     events

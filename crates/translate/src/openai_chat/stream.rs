@@ -1,11 +1,13 @@
 //! OpenAI chat.completion.chunk streams: an incremental decoder to IR events and an encoder.
 
 use super::usage;
-use crate::field::{loose, Obj};
+use super::view::{Chunk, Message};
 use crate::ir::{BlockStart, Delta, StopReason, StreamEvent};
+use crate::lenient::{self, Obj};
 use crate::stream::{cut, malformed, BlockKind, Blocks, Decode, Encode, SseInput};
 use bytespike_protocol::{Dialect, ErrorKind, GatewayError, Usage};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 /// The IR stop reason for an OpenAI `finish_reason`.
 pub(crate) fn decode_finish(reason: &str) -> StopReason {
@@ -41,11 +43,14 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Handles one chunk object; `key` is `delta` in a stream and `message` in a whole body.
-    pub(crate) fn chunk(&mut self, chunk: &Obj, key: &str, out: &mut Vec<StreamEvent>) {
-        if let Some(err) = loose::obj(chunk, "error") {
-            let (kind, message) =
-                super::error::decode(&json!({"error": err})).unwrap_or((None, String::new()));
+    /// Handles one chunk, or (`whole`) a whole body, whose choice holds `message`, not `delta`.
+    pub(crate) fn chunk(&mut self, chunk: &Chunk, whole: bool, out: &mut Vec<StreamEvent>) {
+        if let Obj(Some(err)) = &chunk.error {
+            let body = Value::Object(Map::from_iter([(
+                "error".to_string(),
+                Value::Object(err.clone()),
+            )]));
+            let (kind, message) = super::error::decode(&body).unwrap_or((None, String::new()));
             out.push(StreamEvent::Error(GatewayError::new(
                 kind.unwrap_or(ErrorKind::Upstream),
                 message,
@@ -55,46 +60,37 @@ impl Decoder {
         }
         if !self.started {
             self.started = true;
-            let id = chunk.get("id").and_then(Value::as_str).map(str::to_string);
             out.push(StreamEvent::MessageStart {
-                id,
+                id: chunk.id.get().map(str::to_string),
                 usage: Usage::default(),
             });
         }
-        if let Some(u) = loose::obj(chunk, "usage") {
+        if let Obj(Some(u)) = &chunk.usage {
             self.usage = Some(usage::decode(u));
         }
-        let choice = loose::array(chunk, "choices")
-            .iter()
-            .filter_map(Value::as_object)
-            .find(|c| loose::u64(c, "index").unwrap_or(0) == 0);
+        let choice = chunk.choices.0.iter().find(|c| c.index.0.unwrap_or(0) == 0);
         let Some(choice) = choice else { return };
-        if let Some(delta) = loose::obj(choice, key) {
+        let delta = if whole {
+            &choice.message
+        } else {
+            &choice.delta
+        };
+        if let Obj(Some(delta)) = delta {
             self.delta(delta, out);
         }
-        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+        if let Some(reason) = choice.finish_reason.get() {
             self.blocks.close(out);
             self.stop = Some(decode_finish(reason));
         }
     }
 
-    fn delta(&mut self, d: &Obj, out: &mut Vec<StreamEvent>) {
+    fn delta(&mut self, d: &Message, out: &mut Vec<StreamEvent>) {
         // DeepSeek and most compatible servers say `reasoning_content`; some say `reasoning`.
-        for key in ["reasoning_content", "reasoning"] {
-            if let Some(r) = d.get(key).and_then(Value::as_str).filter(|r| !r.is_empty()) {
-                self.blocks.push(Delta::Thinking(r.to_string()), out);
-                break;
-            }
+        if let Some(r) = d.reasoning_content.non_empty().or(d.reasoning.non_empty()) {
+            self.blocks.push(Delta::Thinking(r.to_string()), out);
         }
-        for b in loose::array(d, "thinking_blocks")
-            .iter()
-            .filter_map(Value::as_object)
-        {
-            if let Some(sig) = b
-                .get("signature")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-            {
+        for b in &d.thinking_blocks.0 {
+            if let Some(sig) = b.signature.non_empty() {
                 match self.blocks.open() {
                     Some((index, BlockKind::Thinking)) => out.push(StreamEvent::BlockDelta {
                         index,
@@ -104,8 +100,7 @@ impl Decoder {
                         let index =
                             self.blocks
                                 .start(BlockKind::Thinking, BlockStart::Thinking, out);
-                        let text = loose::str(b, "thinking");
-                        if !text.is_empty() {
+                        if let Some(text) = b.thinking.non_empty() {
                             out.push(StreamEvent::BlockDelta {
                                 index,
                                 delta: Delta::Thinking(text.to_string()),
@@ -119,26 +114,18 @@ impl Decoder {
                 }
             }
         }
-        for key in ["content", "refusal"] {
-            if let Some(t) = d.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
-                self.blocks.push(Delta::Text(t.to_string()), out);
-                if key == "refusal" {
-                    self.stop = Some(StopReason::Refusal);
-                }
-            }
+        if let Some(t) = d.content.non_empty() {
+            self.blocks.push(Delta::Text(t.to_string()), out);
         }
-        for (pos, call) in loose::array(d, "tool_calls")
-            .iter()
-            .filter_map(Value::as_object)
-            .enumerate()
-        {
-            let key = loose::u64(call, "index").unwrap_or(pos as u64);
-            let f = loose::obj(call, "function");
-            let args = f.map_or("", |f| loose::str(f, "arguments"));
-            let id = call
-                .get("id")
-                .and_then(Value::as_str)
-                .filter(|id| !id.is_empty());
+        if let Some(t) = d.refusal.non_empty() {
+            self.blocks.push(Delta::Text(t.to_string()), out);
+            self.stop = Some(StopReason::Refusal);
+        }
+        for (pos, call) in d.tool_calls.0.iter().enumerate() {
+            let key = call.index.0.unwrap_or(pos as u64);
+            let f = call.function.0.as_ref();
+            let args = f.map_or("", |f| f.arguments.or_empty());
+            let id = call.id.non_empty();
             let known = self.blocks.tool(key).filter(|_| {
                 // Some servers repeat the id in every delta of a call; a new id is a new call.
                 id.is_none_or(|id| self.call_ids.iter().any(|(k, i)| *k == key && i == id))
@@ -151,7 +138,7 @@ impl Decoder {
                         str::to_string,
                     );
                     self.call_ids.push((key, id.clone()));
-                    let name = f.map_or("", |f| loose::str(f, "name")).to_string();
+                    let name = f.map_or("", |f| f.name.or_empty()).to_string();
                     self.blocks
                         .start(BlockKind::Tool(key), BlockStart::ToolUse { id, name }, out)
                 }
@@ -193,8 +180,8 @@ impl Decoder {
         if data == b"[DONE]" {
             return self.complete(out);
         }
-        match serde_json::from_slice::<Value>(data) {
-            Ok(Value::Object(chunk)) => self.chunk(&chunk, "delta", out),
+        match lenient::from_slice::<Chunk>(data) {
+            Ok(Some(chunk)) => self.chunk(&chunk, false, out),
             _ => {
                 out.push(malformed("a chunk is not a JSON object"));
                 self.done = true;
@@ -237,6 +224,34 @@ impl Decode for Decoder {
     }
 }
 
+/// One chat.completion.chunk with a single choice, in OpenAI's field order.
+#[derive(Serialize)]
+struct ChunkOut<'a, D> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [ChoiceOut<'a, D>; 1],
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a, D> {
+    index: u32,
+    delta: D,
+    logprobs: Option<()>,
+    finish_reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TextDelta<'a> {
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct ReasoningDelta<'a> {
+    reasoning_content: &'a str,
+}
+
 /// Encodes IR events as an OpenAI chunk stream.
 #[derive(Debug)]
 pub struct Encoder {
@@ -268,17 +283,25 @@ impl Encoder {
         }
     }
 
-    fn emit(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        let chunk = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
+    fn emit(&self, delta: impl Serialize, finish: Option<&str>, out: &mut Vec<u8>) {
+        let chunk = ChunkOut {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: [ChoiceOut {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+        };
         Self::data(&chunk, out);
     }
 
-    fn data(value: &Value, out: &mut Vec<u8>) {
+    fn data(value: &impl Serialize, out: &mut Vec<u8>) {
         out.extend_from_slice(b"data: ");
-        // Writing a Value into a Vec cannot fail.
+        // Writing JSON into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, value);
         out.extend_from_slice(b"\n\n");
     }
@@ -325,8 +348,20 @@ impl Encode for Encoder {
             StreamEvent::BlockStart { .. } => {}
             StreamEvent::BlockDelta { index, delta } => {
                 let delta = match delta {
-                    Delta::Text(t) => json!({"content": t}),
-                    Delta::Thinking(t) => json!({"reasoning_content": t}),
+                    // Text and reasoning are one chunk per upstream frame: written from the IR
+                    // delta without building a `Value`.
+                    Delta::Text(content) => {
+                        return self.emit(TextDelta { content: &content }, None, out)
+                    }
+                    Delta::Thinking(reasoning_content) => {
+                        return self.emit(
+                            ReasoningDelta {
+                                reasoning_content: &reasoning_content,
+                            },
+                            None,
+                            out,
+                        )
+                    }
                     // Not part of OpenAI's schema; the `thinking_blocks` convention lets a
                     // client hand the signature back on its next turn.
                     Delta::Signature(s) => {

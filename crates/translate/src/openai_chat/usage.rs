@@ -1,22 +1,26 @@
 //! OpenAI usage objects to and from the normalised `Usage`.
 
-use crate::field::{loose, Obj};
+use super::view::UsageView;
 use bytespike_protocol::Usage;
 use serde_json::{json, Value};
 
 /// Reads an OpenAI usage object: prompt tokens include cached ones, which are split out.
-pub(crate) fn decode(obj: &Obj) -> Usage {
-    let cached = loose::obj(obj, "prompt_tokens_details")
-        .and_then(|d| loose::u64(d, "cached_tokens"))
+pub(crate) fn decode(u: &UsageView) -> Usage {
+    let cached = u
+        .prompt_tokens_details
+        .0
+        .as_ref()
+        .and_then(|d| d.cached_tokens.0)
         .unwrap_or(0);
-    let reasoning = loose::obj(obj, "completion_tokens_details")
-        .and_then(|d| loose::u64(d, "reasoning_tokens"))
+    let reasoning = u
+        .completion_tokens_details
+        .0
+        .as_ref()
+        .and_then(|d| d.reasoning_tokens.0)
         .unwrap_or(0);
     Usage {
-        input_tokens: loose::u64(obj, "prompt_tokens")
-            .unwrap_or(0)
-            .saturating_sub(cached),
-        output_tokens: loose::u64(obj, "completion_tokens").unwrap_or(0),
+        input_tokens: u.prompt_tokens.0.unwrap_or(0).saturating_sub(cached),
+        output_tokens: u.completion_tokens.0.unwrap_or(0),
         cache_read_tokens: cached,
         cache_write_tokens: 0,
         reasoning_tokens: reasoning,

@@ -11,7 +11,35 @@ use super::{reasoning, Echo};
 use crate::ir::{BlockStart, Delta, Part, StopReason, StreamEvent};
 use crate::stream::Encode;
 use bytespike_protocol::{GatewayError, Usage};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+
+fn write_event(ty: &str, data: &impl Serialize, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(ty.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// The three delta events, one per upstream frame: text, reasoning summary and call
+/// arguments, written straight from the IR delta in the Responses API's field order.
+#[derive(Serialize)]
+struct DeltaEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sequence_number: u64,
+    item_id: &'a str,
+    output_index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary_index: Option<u32>,
+    delta: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<[(); 0]>,
+}
 
 /// Encodes IR events as a Responses event stream.
 #[derive(Debug)]
@@ -89,12 +117,7 @@ impl Encoder {
         data["sequence_number"] = json!(self.seq);
         self.seq += 1;
         if self.write {
-            out.extend_from_slice(b"event: ");
-            out.extend_from_slice(ty.as_bytes());
-            out.extend_from_slice(b"\ndata: ");
-            // Writing a Value into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, &data);
-            out.extend_from_slice(b"\n\n");
+            write_event(ty, &data, out);
         }
     }
 
@@ -179,43 +202,49 @@ impl Encoder {
         let Some(open) = self.open.as_mut().filter(|o| o.block == block) else {
             return;
         };
-        let (id, index) = (open.id.clone(), open.index);
-        let event = match (&open.kind, delta) {
-            (Kind::Message, Delta::Text(t)) => {
-                open.text.push_str(&t);
-                (
-                    "response.output_text.delta",
-                    json!({"item_id": id, "output_index": index, "content_index": 0, "delta": t, "logprobs": []}),
-                )
-            }
+        let index = open.index;
+        let (kind, text, content_index, summary_index) = match (&open.kind, delta) {
+            (Kind::Message, Delta::Text(t)) => ("response.output_text.delta", t, Some(0), None),
             (Kind::Reasoning, Delta::Thinking(t)) => {
-                open.text.push_str(&t);
                 if !summary_wanted || t.is_empty() {
+                    open.text.push_str(&t);
                     return;
                 }
                 if !std::mem::replace(&mut open.summary, true) {
+                    let id = open.id.clone();
                     let part = json!({"type": "summary_text", "text": ""});
                     self.emit("response.reasoning_summary_part.added", json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part}), out);
                 }
-                (
-                    "response.reasoning_summary_text.delta",
-                    json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": t}),
-                )
+                ("response.reasoning_summary_text.delta", t, None, Some(0))
             }
             (Kind::Reasoning, Delta::Signature(s)) => {
                 open.signature.push_str(&s);
                 return;
             }
             (Kind::Call { .. }, Delta::InputJson(j)) if !j.is_empty() => {
-                open.text.push_str(&j);
-                (
-                    "response.function_call_arguments.delta",
-                    json!({"item_id": id, "output_index": index, "delta": j}),
-                )
+                ("response.function_call_arguments.delta", j, None, None)
             }
             _ => return,
         };
-        self.emit(event.0, event.1, out);
+        // The open item is borrowed again: the summary part above may have been emitted.
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        open.text.push_str(&text);
+        let event = DeltaEvent {
+            kind,
+            sequence_number: self.seq,
+            item_id: &open.id,
+            output_index: index,
+            content_index,
+            summary_index,
+            delta: &text,
+            logprobs: content_index.map(|_| []),
+        };
+        self.seq += 1;
+        if self.write {
+            write_event(kind, &event, out);
+        }
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {

@@ -90,3 +90,46 @@ fn openai_tool_call_without_arguments_gets_empty_object() {
     assert!(!text.contains("\"usage\""), "no usage chunk unless asked");
     assert!(text.ends_with("data: [DONE]\n\n"));
 }
+
+/// Frames of `delta`, after a started message, written by `enc`.
+fn delta_frame(enc: &mut dyn Encode, delta: Delta) -> String {
+    let mut out = Vec::new();
+    let start = StreamEvent::MessageStart {
+        id: Some("id1".into()),
+        usage: Usage::default(),
+    };
+    enc.encode(start, &mut out);
+    let block = BlockStart::Text;
+    enc.encode(StreamEvent::BlockStart { index: 0, block }, &mut out);
+    out.clear();
+    enc.encode(StreamEvent::BlockDelta { index: 0, delta }, &mut out);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn per_frame_deltas_are_written_in_the_vendors_field_order() {
+    let text = || Delta::Text("say \"hi\"\n".into());
+    assert_eq!(
+        delta_frame(&mut AnthropicEncoder::new("m"), text()),
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\
+         \"delta\":{\"type\":\"text_delta\",\"text\":\"say \\\"hi\\\"\\n\"}}\n\n"
+    );
+    let json = Delta::InputJson("{\"a\"".into());
+    assert_eq!(
+        delta_frame(&mut AnthropicEncoder::new("m"), json),
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\
+         \"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\"\"}}\n\n"
+    );
+    assert_eq!(
+        delta_frame(&mut OpenAiEncoder::new("m", 7, false), text()),
+        "data: {\"id\":\"id1\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"m\",\
+         \"choices\":[{\"index\":0,\"delta\":{\"content\":\"say \\\"hi\\\"\\n\"},\"logprobs\":null,\
+         \"finish_reason\":null}]}\n\n"
+    );
+    assert_eq!(
+        delta_frame(&mut OpenAiEncoder::new("m", 7, false), Delta::Thinking("t".into())),
+        "data: {\"id\":\"id1\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"m\",\
+         \"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"t\"},\"logprobs\":null,\
+         \"finish_reason\":null}]}\n\n"
+    );
+}
