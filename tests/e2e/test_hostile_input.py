@@ -124,3 +124,42 @@ def test_conflicting_framing_is_refused(strict_gw, fake):
     status, _, _ = raw(strict_gw, request)
     assert status in (0, 400), "request smuggling framing is rejected or the connection closed"
     assert fake.requests() == []
+
+
+# Bodies far larger than what the kernel buffers for an unread socket: a client still sending
+# when the gateway answers must be able to finish and read the answer, not get a reset.
+REFUSED_BIG_BODIES = [
+    ("bad key", "/v1/messages", f"x-api-key: bsk-nope\r\nanthropic-version: 2023-06-01\r\n", 900_000, 401, "authentication_error"),
+    ("endpoint not offered", "/v1/files", OPENAI_HEADERS, 900_000, 404, "not_found"),
+    ("declared over the limit", "/v1/messages", ANTHROPIC_HEADERS, 1_900_000, 413, "request_too_large"),
+]
+
+
+@pytest.mark.parametrize("name,path,headers,size,status,error", REFUSED_BIG_BODIES, ids=[c[0] for c in REFUSED_BIG_BODIES])
+def test_a_client_still_sending_a_refused_body_reads_the_refusal(strict_gw, fake, name, path, headers, size, status, error):
+    body = b'{"model":"claude-sonnet-4-6","x":"' + b"a" * size + b'"}'
+    got_status, doc, data = raw(strict_gw, post(path, headers, body))
+    assert got_status == status, data[:400]
+    assert error in (anthropic_type(doc), openai_code(doc)), doc
+    assert fake.requests() == []
+
+
+def test_an_endless_refused_body_is_not_read_forever(strict_gw, fake):
+    """After a refusal the gateway reads at most twice its body limit, then closes."""
+    host, port = strict_gw.url.removeprefix("http://").split(":")
+    declared = 500_000_000
+    head = f"POST /v1/messages HTTP/1.1\r\nhost: gw\r\n{ANTHROPIC_HEADERS}content-length: {declared}\r\n\r\n"
+    sent = 0
+    chunk = b"a" * 65536
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode())
+        try:
+            while sent < declared:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+    # The limit is 1,000,000 bytes: about 2 MB is read and discarded, plus what the kernels
+    # buffer on both sides, and then the connection is closed under the sender.
+    assert sent < 64_000_000, f"the gateway kept reading a refused body ({sent} bytes)"
+    assert fake.requests() == []

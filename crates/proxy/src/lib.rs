@@ -19,6 +19,7 @@ mod respond;
 mod response;
 mod rfc3339;
 mod target;
+mod unread_body;
 mod upstream_peer;
 mod upstream_request;
 

@@ -14,7 +14,7 @@ use pingora_proxy::Session;
 
 use crate::budget::{self, Refusal};
 use crate::context::RequestCtx;
-use crate::{models, respond, target, Gateway};
+use crate::{models, respond, target, unread_body, Gateway};
 
 /// Runs the phase; `Ok(true)` means the gateway answered and proxying stops here.
 pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -25,7 +25,7 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
         Ok(endpoint) => endpoint,
         Err(err) => {
             let dialect = err.dialect.unwrap_or(Dialect::OpenAiChat);
-            respond::error(session, ctx, dialect, err).await?;
+            refuse(gw, session, ctx, dialect, err).await?;
             return Ok(true);
         }
     };
@@ -40,17 +40,33 @@ pub async fn run(gw: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> R
             Ok(true)
         }
         Err(err) => {
-            if matches!(
-                err.kind,
-                ErrorKind::RequestTooLarge | ErrorKind::RequestTimeout
-            ) {
-                // The rest of the body was never read: the connection cannot be reused.
-                session.set_keepalive(None);
-            }
-            respond::error(session, ctx, dialect, err).await?;
+            refuse(gw, session, ctx, dialect, err).await?;
             Ok(true)
         }
     }
+}
+
+/// Answers with `err`, then reads what the client is still sending of its body, so that it
+/// can read the answer (see `unread_body`).
+async fn refuse(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    dialect: Dialect,
+    err: GatewayError,
+) -> Result<()> {
+    let stalled = err.kind == ErrorKind::RequestTimeout;
+    if stalled || err.kind == ErrorKind::RequestTooLarge {
+        // The rest of the body was never read: the connection cannot be reused.
+        session.set_keepalive(None);
+    }
+    respond::error(session, ctx, dialect, err).await?;
+    if !stalled {
+        let settings = &gw.settings;
+        let (max, idle) = (settings.max_body_bytes, settings.client_body_timeout);
+        unread_body::discard(session, max, idle).await;
+    }
+    Ok(())
 }
 
 enum Prepared {
