@@ -127,7 +127,10 @@ fn per_frame_deltas_are_written_in_the_vendors_field_order() {
          \"finish_reason\":null}]}\n\n"
     );
     assert_eq!(
-        delta_frame(&mut OpenAiEncoder::new("m", 7, false), Delta::Thinking("t".into())),
+        delta_frame(
+            &mut OpenAiEncoder::new("m", 7, false),
+            Delta::Thinking("t".into())
+        ),
         "data: {\"id\":\"id1\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"m\",\
          \"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"t\"},\"logprobs\":null,\
          \"finish_reason\":null}]}\n\n"
