@@ -133,6 +133,14 @@ impl RequestCtx {
             gauges: Gauges::default(),
         }
     }
+
+    /// Drops the request body and its upstream form once no other attempt can follow (the
+    /// client has begun to receive this one's answer): a long stream of a large request
+    /// would otherwise hold both until it ends.
+    pub fn release_request_bodies(&mut self) {
+        self.client_body = Bytes::new();
+        self.upstream_body = Bytes::new();
+    }
 }
 
 impl Default for RequestCtx {

@@ -115,6 +115,8 @@ fn edit(upstream: &mut Parts, ctx: &mut RequestCtx) -> Result<()> {
 pub fn body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
     if ctx.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
         ctx.first_byte = Some(Instant::now());
+        // From here on no failover can replace this attempt (see `failover::while_proxying`).
+        ctx.release_request_bodies();
     }
     let ok_status = ctx.upstream_status.is_some_and(|s| s < 400);
     match &mut ctx.handling {
@@ -182,6 +184,28 @@ mod tests {
         let mut buf = Vec::new();
         header.header_to_h1_wire(&mut buf);
         String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn request_bodies_are_released_with_the_first_byte_of_the_answer() {
+        let mut ctx = RequestCtx::new();
+        ctx.client_body = Bytes::from(vec![b'x'; 100_000]);
+        ctx.upstream_body = Bytes::from(vec![b'y'; 100_000]);
+        ctx.upstream_status = Some(200);
+
+        body(&mut Some(Bytes::new()), false, &mut ctx);
+        assert_eq!(
+            ctx.client_body.len(),
+            100_000,
+            "an empty chunk is not an answer yet"
+        );
+        assert!(ctx.first_byte.is_none());
+
+        let mut chunk = Some(Bytes::from_static(b"data: {}\n\n"));
+        body(&mut chunk, false, &mut ctx);
+        assert!(ctx.first_byte.is_some());
+        assert!(ctx.client_body.is_empty() && ctx.upstream_body.is_empty());
+        assert_eq!(chunk.as_deref(), Some(&b"data: {}\n\n"[..]));
     }
 
     #[test]
