@@ -84,28 +84,33 @@ pub fn encode_request(
             let headers = beta
                 .map(|b| vec![("anthropic-beta", b.to_string())])
                 .unwrap_or_default();
-            (body, "/v1/messages".to_string(), headers)
+            (to_json(&body), "/v1/messages".to_string(), headers)
         }
         Dialect::OpenAiChat => (
-            openai_chat::request::encode(req, upstream_model),
+            to_json(&openai_chat::request::encode(req, upstream_model)),
             "/v1/chat/completions".to_string(),
             Vec::new(),
         ),
         Dialect::Gemini => (
-            gemini::request::encode(req),
+            to_json(&gemini::request::encode(req)),
             gemini::path(upstream_model, req.stream),
             Vec::new(),
         ),
         other => return Err(route_error(other, other)),
     };
     Ok(UpstreamRequest {
-        body: serde_json::to_vec(&body).unwrap_or_default(),
+        body,
         stream: req.stream,
         path,
         headers,
         client_include_usage: req.include_usage,
         echo: None,
     })
+}
+
+/// A request body as JSON; serializing into memory cannot fail.
+fn to_json(body: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_default()
 }
 
 /// Translates a client request body for an upstream; errors are the client's fault
