@@ -62,6 +62,9 @@ fn streams(c: &mut Criterion) {
 /// The W2 request: a small Anthropic Messages call.
 const CLIENT_BODY: &[u8] = br#"{"model":"bench-chat","max_tokens":64,"stream":false,"messages":[{"role":"user","content":"Hello from the benchmark"}]}"#;
 
+/// The reverse route's request: a small OpenAI chat call.
+const OPENAI_CLIENT_BODY: &[u8] = br#"{"model":"bench-chat","max_tokens":64,"stream":false,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello from the benchmark"}]}"#;
+
 /// The W2 answer: a small OpenAI chat.completion with usage.
 const UPSTREAM_BODY: &[u8] = br#"{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench-chat","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21},"system_fingerprint":"fp_bench"}"#;
 
@@ -70,6 +73,12 @@ fn whole_bodies(c: &mut Criterion) {
     let (client, upstream) = (Dialect::Anthropic, Dialect::OpenAiChat);
     group.bench_function("request_anthropic_to_openai_chat", |b| {
         b.iter(|| translate_request(client, upstream, black_box(CLIENT_BODY), "bench-chat"))
+    });
+    group.bench_function("request_openai_chat_to_anthropic", |b| {
+        b.iter(|| {
+            let body = black_box(OPENAI_CLIENT_BODY);
+            translate_request(Dialect::OpenAiChat, Dialect::Anthropic, body, "bench-chat")
+        })
     });
     let request = translate_request(client, upstream, CLIENT_BODY, "bench-chat").unwrap();
     group.bench_function("response_openai_chat_to_anthropic", |b| {

@@ -1,14 +1,107 @@
 //! Anthropic Messages requests encoded from the IR.
+//!
+//! The body is serialized from serde structs borrowed from the IR rather than from a `Value`
+//! built for it: a long conversation is copied once, into the output.
 
 use super::super::{DEFAULT_MAX_TOKENS, STRUCTURED_OUTPUTS_BETA};
 use crate::ir::{Effort, ImageSource, OutputFormat, Part, Request, Role, Thinking, ToolChoice};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::borrow::Cow;
+
+/// An IR request as the Messages body Anthropic expects; serialize it (`serde_json::to_vec`).
+#[derive(Debug, Serialize)]
+pub struct MessagesRequest<'a> {
+    model: &'a str,
+    max_tokens: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    system: Vec<Block<'a>>,
+    messages: Vec<MessageOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_config: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<ToolOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_format: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+struct MessageOut<'a> {
+    role: &'static str,
+    content: Vec<Block<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ToolOut<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: Cow<'a, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<&'a Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text {
+        text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'a Value>,
+    },
+    Image {
+        source: SourceOut<'a>,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Cow<'a, Value>,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: Vec<Block<'a>>,
+        #[serde(skip_serializing_if = "is_false")]
+        is_error: bool,
+    },
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+    RedactedThinking {
+        data: &'a str,
+    },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum SourceOut<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 
 /// Encodes the IR as an Anthropic request for `model`; returns the body and any beta it needs.
-pub fn encode(req: &Request, model: &str) -> (Value, Option<&'static str>) {
-    let mut out = Map::new();
-    out.insert("model".into(), json!(model));
-    let mut system: Vec<Value> = req
+pub fn encode<'a>(req: &'a Request, model: &'a str) -> (MessagesRequest<'a>, Option<&'static str>) {
+    let mut system: Vec<Block> = req
         .system
         .iter()
         .map(|b| text_block(&b.text, b.cache.as_ref()))
@@ -21,96 +114,63 @@ pub fn encode(req: &Request, model: &str) -> (Value, Option<&'static str>) {
             }
         }
     }
-    let mut messages: Vec<(Role, Vec<Value>)> = Vec::new();
+    let mut messages: Vec<MessageOut> = Vec::with_capacity(req.messages.len());
     for m in req.messages.iter().filter(|m| m.role != Role::System) {
-        let blocks: Vec<Value> = m.content.iter().filter_map(encode_part).collect();
+        let blocks: Vec<Block> = m.content.iter().filter_map(encode_part).collect();
         if blocks.is_empty() {
             continue;
         }
+        let role = if m.role == Role::Assistant {
+            "assistant"
+        } else {
+            "user"
+        };
         // Consecutive turns of one role merge, so parallel tool results land in one message.
         match messages.last_mut() {
-            Some((role, prev)) if *role == m.role => prev.extend(blocks),
-            _ => messages.push((m.role, blocks)),
+            Some(prev) if prev.role == role => prev.content.extend(blocks),
+            _ => messages.push(MessageOut {
+                role,
+                content: blocks,
+            }),
         }
     }
     // Anthropic refuses reasoning while a tool is forced; the forced call is what the client
     // asked for explicitly, so reasoning gives way.
     let forced = matches!(req.tool_choice, Some(ToolChoice::Any | ToolChoice::Tool(_)));
-    let thinking = encode_thinking(req).filter(|_| !forced);
-    let max_tokens = match (req.max_tokens, thinking) {
+    let budget = encode_thinking(req).filter(|_| !forced);
+    let max_tokens = match (req.max_tokens, budget) {
         (Some(n), _) => n,
         (None, Some(budget)) => budget + DEFAULT_MAX_TOKENS,
         (None, None) => DEFAULT_MAX_TOKENS,
     };
-    out.insert("max_tokens".into(), json!(max_tokens));
-    if !system.is_empty() {
-        out.insert("system".into(), Value::Array(system));
-    }
-    let messages: Vec<Value> = messages
-        .into_iter()
-        .map(|(role, content)| {
-            let role = if role == Role::Assistant {
-                "assistant"
-            } else {
-                "user"
-            };
-            json!({"role": role, "content": content})
-        })
-        .collect();
-    out.insert("messages".into(), Value::Array(messages));
-    match (req.thinking.filter(|_| !forced), thinking) {
-        (Some(Thinking::Adaptive(_)), _) => {
-            out.insert("thinking".into(), json!({"type": "adaptive"}));
-            if let Some(Thinking::Adaptive(Some(e))) = req.thinking {
-                out.insert("output_config".into(), json!({"effort": e.as_str()}));
-            }
+    let (mut thinking, mut output_config) = (None, None);
+    match (req.thinking.filter(|_| !forced), budget) {
+        (Some(Thinking::Adaptive(effort)), _) => {
+            thinking = Some(json!({"type": "adaptive"}));
+            output_config = effort.map(|e| json!({"effort": e.as_str()}));
         }
         // The budget must stay below max_tokens; one that cannot reach Anthropic's minimum of
         // 1,024 leaves reasoning off rather than failing the request.
         (_, Some(budget)) => {
             let budget = budget.min(max_tokens.saturating_sub(1));
             if budget >= 1024 {
-                out.insert(
-                    "thinking".into(),
-                    json!({"type": "enabled", "budget_tokens": budget}),
-                );
+                thinking = Some(json!({"type": "enabled", "budget_tokens": budget}));
             }
         }
         _ => {}
     }
-    let thinking_on = out.contains_key("thinking");
-    // Anthropic rejects temperature and top_k changes while thinking.
-    if let Some(t) = req.temperature.filter(|_| !thinking_on) {
-        // OpenAI's range is 0..2, Anthropic's 0..1.
-        out.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
-    }
-    if let Some(p) = req.top_p {
-        out.insert("top_p".into(), json!(p));
-    }
-    if let Some(k) = req.top_k.filter(|_| !thinking_on) {
-        out.insert("top_k".into(), json!(k));
-    }
-    if !req.stop.is_empty() {
-        out.insert("stop_sequences".into(), json!(req.stop));
-    }
-    if !req.tools.is_empty() {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut tool = json!({"name": t.name, "input_schema": object_schema(&t.schema)});
-                if let Some(d) = &t.description {
-                    tool["description"] = json!(d);
-                }
-                if let Some(c) = &t.cache {
-                    tool["cache_control"] = c.clone();
-                }
-                tool
-            })
-            .collect();
-        out.insert("tools".into(), Value::Array(tools));
-    }
-    let mut choice = match &req.tool_choice {
+    let thinking_on = thinking.is_some();
+    let tools = req
+        .tools
+        .iter()
+        .map(|t| ToolOut {
+            name: &t.name,
+            description: t.description.as_deref(),
+            input_schema: object_schema(&t.schema),
+            cache_control: t.cache.as_ref(),
+        })
+        .collect();
+    let mut tool_choice = match &req.tool_choice {
         Some(ToolChoice::Auto) => Some(json!({"type": "auto"})),
         Some(ToolChoice::Any) => Some(json!({"type": "any"})),
         Some(ToolChoice::None) => Some(json!({"type": "none"})),
@@ -120,29 +180,41 @@ pub fn encode(req: &Request, model: &str) -> (Value, Option<&'static str>) {
         }
         None => None,
     };
-    if let Some(c) = choice.as_mut().filter(|c| c["type"] != "none") {
+    if let Some(c) = tool_choice.as_mut().filter(|c| c["type"] != "none") {
         if req.parallel_tool_calls == Some(false) {
             c["disable_parallel_tool_use"] = json!(true);
         }
     }
-    if let Some(c) = choice {
-        out.insert("tool_choice".into(), c);
-    }
-    let mut beta = None;
-    if let Some(OutputFormat::JsonSchema { schema, .. }) = &req.output {
-        out.insert(
-            "output_format".into(),
-            json!({"type": "json_schema", "schema": schema}),
-        );
-        beta = Some(STRUCTURED_OUTPUTS_BETA);
-    }
-    if let Some(user) = &req.user {
-        out.insert("metadata".into(), json!({"user_id": user}));
-    }
-    if req.stream {
-        out.insert("stream".into(), json!(true));
-    }
-    (Value::Object(out), beta)
+    let (output_format, beta) = match &req.output {
+        Some(OutputFormat::JsonSchema { schema, .. }) => (
+            Some(json!({"type": "json_schema", "schema": schema})),
+            Some(STRUCTURED_OUTPUTS_BETA),
+        ),
+        _ => (None, None),
+    };
+    let body = MessagesRequest {
+        model,
+        max_tokens,
+        system,
+        messages,
+        thinking,
+        output_config,
+        // Anthropic rejects temperature and top_k changes while thinking; OpenAI's temperature
+        // range is 0..2, Anthropic's 0..1.
+        temperature: req
+            .temperature
+            .filter(|_| !thinking_on)
+            .map(|t| t.clamp(0.0, 1.0)),
+        top_p: req.top_p,
+        top_k: req.top_k.filter(|_| !thinking_on),
+        stop_sequences: &req.stop,
+        tools,
+        tool_choice,
+        output_format,
+        metadata: req.user.as_ref().map(|user| json!({"user_id": user})),
+        stream: req.stream.then_some(true),
+    };
+    (body, beta)
 }
 
 /// The token budget to ask for, if reasoning is on.
@@ -156,66 +228,62 @@ fn encode_thinking(req: &Request) -> Option<u64> {
 }
 
 /// Anthropic requires an object schema; a tool without one takes no arguments.
-fn object_schema(schema: &Value) -> Value {
+fn object_schema(schema: &Value) -> Cow<'_, Value> {
     match schema {
-        Value::Object(o) if o.contains_key("type") => schema.clone(),
+        Value::Object(o) if o.contains_key("type") => Cow::Borrowed(schema),
         Value::Object(o) => {
             let mut o = o.clone();
             o.insert("type".into(), json!("object"));
-            Value::Object(o)
+            Cow::Owned(Value::Object(o))
         }
-        _ => json!({"type": "object", "properties": {}}),
+        _ => Cow::Owned(json!({"type": "object", "properties": {}})),
     }
 }
 
-fn text_block(text: &str, cache: Option<&Value>) -> Value {
-    let mut b = json!({"type": "text", "text": text});
-    if let Some(c) = cache {
-        b["cache_control"] = c.clone();
+fn text_block<'a>(text: &'a str, cache: Option<&'a Value>) -> Block<'a> {
+    Block::Text {
+        text,
+        cache_control: cache,
     }
-    b
 }
 
-fn encode_part(part: &Part) -> Option<Value> {
+fn encode_part(part: &Part) -> Option<Block<'_>> {
     Some(match part {
         // Anthropic rejects empty text blocks.
         Part::Text { text, .. } if text.is_empty() => return None,
         Part::Text { text, cache } => text_block(text, cache.as_ref()),
-        Part::Image(ImageSource::Base64 { media_type, data }) => {
-            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
-        }
-        Part::Image(ImageSource::Url { url }) => {
-            json!({"type": "image", "source": {"type": "url", "url": url}})
-        }
+        Part::Image(ImageSource::Base64 { media_type, data }) => Block::Image {
+            source: SourceOut::Base64 { media_type, data },
+        },
+        Part::Image(ImageSource::Url { url }) => Block::Image {
+            source: SourceOut::Url { url },
+        },
         Part::ToolUse { id, name, input } => {
             let input = match input {
-                Value::Object(_) => input.clone(),
-                other => json!({"arguments": other}),
+                Value::Object(_) => Cow::Borrowed(input),
+                other => Cow::Owned(json!({"arguments": other})),
             };
-            json!({"type": "tool_use", "id": id, "name": name, "input": input})
+            Block::ToolUse { id, name, input }
         }
         Part::ToolResult {
             tool_use_id,
             content,
             is_error,
-        } => {
-            let content: Vec<Value> = content.iter().filter_map(encode_part).collect();
-            let mut b =
-                json!({"type": "tool_result", "tool_use_id": tool_use_id, "content": content});
-            if *is_error {
-                b["is_error"] = json!(true);
-            }
-            b
-        }
+        } => Block::ToolResult {
+            tool_use_id,
+            content: content.iter().filter_map(encode_part).collect(),
+            is_error: *is_error,
+        },
         // Anthropic verifies thinking it gets back; reasoning unsigned or signed by another
         // vendor cannot pass and is left out.
         Part::Thinking {
             text,
             signature: Some(sig),
-        } if !sig.starts_with(crate::gemini::SIGNATURE_PREFIX) => {
-            json!({"type": "thinking", "thinking": text, "signature": sig})
-        }
+        } if !sig.starts_with(crate::gemini::SIGNATURE_PREFIX) => Block::Thinking {
+            thinking: text,
+            signature: sig,
+        },
         Part::Thinking { .. } => return None,
-        Part::RedactedThinking { data } => json!({"type": "redacted_thinking", "data": data}),
+        Part::RedactedThinking { data } => Block::RedactedThinking { data },
     })
 }
