@@ -82,9 +82,14 @@ fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     Ok(())
 }
 
-/// Implements the visits every lenient type answers with "absent".
-macro_rules! absent_for_scalars {
-    ($($visit:ident: $ty:ty),*) => {
+/// Implements what a lenient visitor answers with "absent": `expecting`, the compound kinds
+/// listed (`map`, `seq`), consumed so that parsing goes on, and the scalar visits listed.
+macro_rules! absent_otherwise {
+    ($de:lifetime; $($compound:ident),*; $($visit:ident: $ty:ty),*) => {
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        $(absent_otherwise!(@$compound $de);)*
         $(fn $visit<E: serde::de::Error>(self, _: $ty) -> Result<Self::Value, E> {
             Ok(Default::default())
         })*
@@ -95,6 +100,16 @@ macro_rules! absent_for_scalars {
             Ok(Default::default())
         }
     };
+    (@map $de:lifetime) => {
+        fn visit_map<A: MapAccess<$de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            skip_map(map).map(|()| Default::default())
+        }
+    };
+    (@seq $de:lifetime) => {
+        fn visit_seq<A: SeqAccess<$de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            skip_seq(seq).map(|()| Default::default())
+        }
+    };
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
@@ -102,9 +117,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
         struct V<'a>(PhantomData<&'a ()>);
         impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
             type Value = Text<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
             fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Text<'a>, E> {
                 Ok(Text(Some(Cow::Borrowed(s))))
             }
@@ -114,13 +126,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
             fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Text<'a>, E> {
                 Ok(Text(Some(Cow::Owned(s))))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text<'a>, A::Error> {
-                skip_map(map).map(|()| Text(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'a>, A::Error> {
-                skip_seq(seq).map(|()| Text(None))
-            }
-            absent_for_scalars!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64);
+            absent_otherwise!(
+                'de; map, seq; visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64
+            );
         }
         d.deserialize_any(V(PhantomData))
     }
@@ -131,22 +139,13 @@ impl<'de> Deserialize<'de> for Num {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Num;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
             fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Num, E> {
                 Ok(Num(Some(n)))
             }
             fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Num, E> {
                 Ok(Num(u64::try_from(n).ok()))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Num, A::Error> {
-                skip_map(map).map(|()| Num(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Num, A::Error> {
-                skip_seq(seq).map(|()| Num(None))
-            }
-            absent_for_scalars!(visit_bool: bool, visit_f64: f64, visit_str: &str);
+            absent_otherwise!('de; map, seq; visit_bool: bool, visit_f64: f64, visit_str: &str);
         }
         d.deserialize_any(V)
     }
@@ -157,19 +156,12 @@ impl<'de> Deserialize<'de> for Bool {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Bool;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
             fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Bool, E> {
                 Ok(Bool(Some(b)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Bool, A::Error> {
-                skip_map(map).map(|()| Bool(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Bool, A::Error> {
-                skip_seq(seq).map(|()| Bool(None))
-            }
-            absent_for_scalars!(visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+            absent_otherwise!(
+                'de; map, seq; visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str
+            );
         }
         d.deserialize_any(V)
     }
@@ -180,16 +172,11 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
         struct V<T>(PhantomData<T>);
         impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
             type Value = Obj<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
                 T::deserialize(MapAccessDeserializer::new(map)).map(|t| Obj(Some(t)))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Obj<T>, A::Error> {
-                skip_seq(seq).map(|()| Obj(None))
-            }
-            absent_for_scalars!(
+            absent_otherwise!(
+                'de; seq;
                 visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str
             );
         }
@@ -202,9 +189,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
         struct V<T>(PhantomData<T>);
         impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
             type Value = List<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
                 let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
                 while let Some(Obj(item)) = seq.next_element::<Obj<T>>()? {
@@ -212,10 +196,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
                 }
                 Ok(List(items))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
-                skip_map(map).map(|()| List(Vec::new()))
-            }
-            absent_for_scalars!(
+            absent_otherwise!(
+                'de; map;
                 visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str
             );
         }
