@@ -41,6 +41,17 @@ impl<'a> Text<'a> {
     pub fn or_empty(&self) -> &str {
         self.get().unwrap_or("")
     }
+
+    /// The string if the field was a non-empty one, owned: text that held escapes was
+    /// unescaped into a `String` already, and is moved rather than copied again.
+    pub fn into_non_empty(self) -> Option<String> {
+        self.0.filter(|s| !s.is_empty()).map(Cow::into_owned)
+    }
+
+    /// The string, or `""`, owned (moved when it was unescaped already).
+    pub fn into_string(self) -> String {
+        self.0.map(Cow::into_owned).unwrap_or_default()
+    }
 }
 
 /// A non-negative integer field.

@@ -53,14 +53,14 @@ impl Decoder {
                 self.block_start(index, block, out);
             }
             "content_block_delta" => {
-                let Obj(Some(d)) = &ev.delta else {
+                let Obj(Some(d)) = ev.delta else {
                     return;
                 };
                 let delta = match d.kind.or_empty() {
-                    "text_delta" => Delta::Text(d.text.or_empty().to_string()),
-                    "thinking_delta" => Delta::Thinking(d.thinking.or_empty().to_string()),
-                    "signature_delta" => Delta::Signature(d.signature.or_empty().to_string()),
-                    "input_json_delta" => Delta::InputJson(d.partial_json.or_empty().to_string()),
+                    "text_delta" => Delta::Text(d.text.into_string()),
+                    "thinking_delta" => Delta::Thinking(d.thinking.into_string()),
+                    "signature_delta" => Delta::Signature(d.signature.into_string()),
+                    "input_json_delta" => Delta::InputJson(d.partial_json.into_string()),
                     _ => return,
                 };
                 out.push(StreamEvent::BlockDelta { index, delta });

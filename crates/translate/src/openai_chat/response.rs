@@ -15,7 +15,7 @@ pub fn decode(body: &[u8]) -> Result<Response, GatewayError> {
     let chunk = lenient::parse_body::<Chunk>(body).map_err(|e| unreadable(&e))?;
     let mut decoder = Decoder::default();
     let mut events = Vec::new();
-    decoder.chunk(&chunk, true, &mut events);
+    decoder.chunk(chunk, true, &mut events);
     decoder.complete(&mut events);
     let mut collector = Collector::default();
     events

@@ -8,6 +8,7 @@ use crate::stream::{cut, malformed, BlockKind, Blocks, Decode, Encode, SseInput}
 use bytespike_protocol::{Dialect, ErrorKind, GatewayError, Usage};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 /// The IR stop reason for an OpenAI `finish_reason`.
 pub(crate) fn decode_finish(reason: &str) -> StopReason {
@@ -44,12 +45,9 @@ pub struct Decoder {
 
 impl Decoder {
     /// Handles one chunk, or (`whole`) a whole body, whose choice holds `message`, not `delta`.
-    pub(crate) fn chunk(&mut self, chunk: &Chunk, whole: bool, out: &mut Vec<StreamEvent>) {
-        if let Obj(Some(err)) = &chunk.error {
-            let body = Value::Object(Map::from_iter([(
-                "error".to_string(),
-                Value::Object(err.clone()),
-            )]));
+    pub(crate) fn chunk(&mut self, chunk: Chunk, whole: bool, out: &mut Vec<StreamEvent>) {
+        if let Obj(Some(err)) = chunk.error {
+            let body = Value::Object(Map::from_iter([("error".to_string(), Value::Object(err))]));
             let (kind, message) = super::error::decode(&body).unwrap_or((None, String::new()));
             out.push(StreamEvent::Error(GatewayError::new(
                 kind.unwrap_or(ErrorKind::Upstream),
@@ -61,20 +59,20 @@ impl Decoder {
         if !self.started {
             self.started = true;
             out.push(StreamEvent::MessageStart {
-                id: chunk.id.get().map(str::to_string),
+                id: chunk.id.0.map(Cow::into_owned),
                 usage: Usage::default(),
             });
         }
         if let Obj(Some(u)) = &chunk.usage {
             self.usage = Some(usage::decode(u));
         }
-        let choice = chunk.choices.0.iter().find(|c| c.index.0.unwrap_or(0) == 0);
+        let choice = chunk
+            .choices
+            .0
+            .into_iter()
+            .find(|c| c.index.0.unwrap_or(0) == 0);
         let Some(choice) = choice else { return };
-        let delta = if whole {
-            &choice.message
-        } else {
-            &choice.delta
-        };
+        let delta = if whole { choice.message } else { choice.delta };
         if let Obj(Some(delta)) = delta {
             self.delta(delta, out);
         }
@@ -84,10 +82,11 @@ impl Decoder {
         }
     }
 
-    fn delta(&mut self, d: &Message, out: &mut Vec<StreamEvent>) {
+    fn delta(&mut self, d: Message, out: &mut Vec<StreamEvent>) {
         // DeepSeek and most compatible servers say `reasoning_content`; some say `reasoning`.
-        if let Some(r) = d.reasoning_content.non_empty().or(d.reasoning.non_empty()) {
-            self.blocks.push(Delta::Thinking(r.to_string()), out);
+        let reasoning = d.reasoning_content.into_non_empty();
+        if let Some(r) = reasoning.or_else(|| d.reasoning.into_non_empty()) {
+            self.blocks.push(Delta::Thinking(r), out);
         }
         for b in &d.thinking_blocks.0 {
             if let Some(sig) = b.signature.non_empty() {
@@ -114,14 +113,14 @@ impl Decoder {
                 }
             }
         }
-        if let Some(t) = d.content.non_empty() {
-            self.blocks.push(Delta::Text(t.to_string()), out);
+        if let Some(t) = d.content.into_non_empty() {
+            self.blocks.push(Delta::Text(t), out);
         }
-        if let Some(t) = d.refusal.non_empty() {
-            self.blocks.push(Delta::Text(t.to_string()), out);
+        if let Some(t) = d.refusal.into_non_empty() {
+            self.blocks.push(Delta::Text(t), out);
             self.stop = Some(StopReason::Refusal);
         }
-        for (pos, call) in d.tool_calls.0.iter().enumerate() {
+        for (pos, call) in d.tool_calls.0.into_iter().enumerate() {
             let key = call.index.0.unwrap_or(pos as u64);
             let f = call.function.0.as_ref();
             let args = f.map_or("", |f| f.arguments.or_empty());
@@ -181,7 +180,7 @@ impl Decoder {
             return self.complete(out);
         }
         match lenient::from_slice::<Chunk>(data) {
-            Ok(Some(chunk)) => self.chunk(&chunk, false, out),
+            Ok(Some(chunk)) => self.chunk(chunk, false, out),
             _ => {
                 out.push(malformed("a chunk is not a JSON object"));
                 self.done = true;
