@@ -19,11 +19,11 @@ const DISCARD_TIME: Duration = Duration::from_secs(5);
 
 /// Reads and drops the rest of the request body: at most `max_body` times
 /// [`DISCARD_LIMIT_FACTOR`] bytes, for at most [`DISCARD_TIME`], giving up after `idle` without
-/// a byte. Returns the bytes discarded.
-pub(crate) async fn discard(session: &mut Session, max_body: usize, idle: Duration) -> usize {
+/// a byte.
+pub(crate) async fn discard(session: &mut Session, max_body: usize, idle: Duration) {
     // HTTP/2 ends just the stream; a client waiting for `100 Continue` sends nothing more.
     if session.is_http2() || expects_continue(session) || session.is_body_done() {
-        return 0;
+        return;
     }
     let limit = max_body.saturating_mul(DISCARD_LIMIT_FACTOR);
     let deadline = Instant::now() + DISCARD_TIME;
@@ -35,7 +35,6 @@ pub(crate) async fn discard(session: &mut Session, max_body: usize, idle: Durati
             _ => break,
         }
     }
-    discarded
 }
 
 fn expects_continue(session: &Session) -> bool {

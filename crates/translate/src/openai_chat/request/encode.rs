@@ -221,11 +221,11 @@ fn encode_message<'a>(m: &'a Message, out: &mut Vec<ChatMessage<'a>>) {
                     other => rest.push(other),
                 }
             }
-            let mut parts: Vec<UserPart> = rest.into_iter().filter_map(encode_user_part).collect();
+            let parts: Vec<UserPart> = rest.into_iter().filter_map(encode_user_part).collect();
             let content = match parts.as_slice() {
                 [] => return,
                 [UserPart::Text { text }] => UserContent::Text(text),
-                _ => UserContent::Parts(std::mem::take(&mut parts)),
+                _ => UserContent::Parts(parts),
             };
             out.push(ChatMessage::User { content });
         }
