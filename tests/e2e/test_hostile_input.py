@@ -163,3 +163,28 @@ def test_an_endless_refused_body_is_not_read_forever(strict_gw, fake):
     # buffer on both sides, and then the connection is closed under the sender.
     assert sent < 64_000_000, f"the gateway kept reading a refused body ({sent} bytes)"
     assert fake.requests() == []
+
+
+def test_a_refused_requests_duration_ends_with_its_answer(strict_gw, fake):
+    """The rest of a refused body is read after the answer; the access log times the answer."""
+    host, port = strict_gw.url.removeprefix("http://").split(":")
+    head = f"POST /v1/messages HTTP/1.1\r\nhost: gw\r\n{ANTHROPIC_HEADERS}content-length: 1100000\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode())
+        # A slow client: about 2 s of body (the gateway reads it after answering 413), then
+        # nothing until the gateway gives up on the rest.
+        for _ in range(7):
+            sock.sendall(b"a" * 8192)
+            time.sleep(0.3)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head_lines = data.partition(b"\r\n\r\n")[0].decode().split("\r\n")
+    assert head_lines[0].split(" ")[1] == "413", head_lines
+    request_id = next(l.split(":", 1)[1].strip() for l in head_lines if l.lower().startswith("x-request-id:"))
+    entry = strict_gw.access_entry(request_id)
+    assert entry["status"] == 413
+    assert entry["duration_ms"] < 1000, entry

@@ -38,6 +38,9 @@ pub struct RequestCtx {
     pub request_id: String,
     /// When the request arrived.
     pub started: Instant,
+    /// When the gateway's own refusal was sent, if it refused the request before the client
+    /// had sent its body: the request's duration ends there, not after the rest is read.
+    pub refused_at: Option<Instant>,
     /// The route the request matched.
     pub endpoint: Option<Endpoint>,
     /// The authenticated key.
@@ -106,6 +109,7 @@ impl RequestCtx {
         RequestCtx {
             request_id: new_request_id(),
             started: Instant::now(),
+            refused_at: None,
             endpoint: None,
             key: None,
             requested_model: None,

@@ -3,6 +3,7 @@
 use bytespike_protocol::{Dialect, ErrorKind, Usage};
 use pingora_error::Error;
 use pingora_proxy::Session;
+use std::time::Instant;
 
 use crate::context::{Handling, RequestCtx};
 use crate::metrics::status_class;
@@ -36,7 +37,8 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
         None => "local",
     };
     let class = status_class(status);
-    let duration = ctx.started.elapsed();
+    let ended = ctx.refused_at.unwrap_or_else(Instant::now);
+    let duration = ended.duration_since(ctx.started);
     let ttfb = ctx.first_byte.map(|t| t.duration_since(ctx.started));
     let cost_micros = match (ctx.usage, ctx.route.as_ref().and_then(|r| r.pricing())) {
         (Some(u), Some(p)) => p.cost_micros(

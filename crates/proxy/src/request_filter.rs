@@ -2,7 +2,7 @@
 //! prepare the upstream request before any upstream is chosen.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use bytespike_config::snapshot::KeyEntry;
@@ -61,6 +61,7 @@ async fn refuse(
         session.set_keepalive(None);
     }
     respond::error(session, ctx, dialect, err).await?;
+    ctx.refused_at = Some(Instant::now());
     if !stalled {
         let settings = &gw.settings;
         let (max, idle) = (settings.max_body_bytes, settings.client_body_timeout);
