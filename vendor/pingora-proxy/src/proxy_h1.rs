@@ -119,7 +119,18 @@ where
 
         debug!("Sending header to upstream {:?}", req);
 
-        match client_session.write_request_header(Box::new(req)).await {
+        // PATCH(bytespike): a body read in full before proxying (the gateway reads it in
+        // request_filter) is written right after the header, so the header is held back and
+        // both leave in one write (see PATCH.md, "One write for header and body").
+        let body_in_hand = session.as_mut().is_body_done()
+            && !session.as_mut().is_body_empty()
+            && !is_h1_upgrade_req(&req);
+        let header_written = if body_in_hand {
+            client_session.hold_request_header(Box::new(req))
+        } else {
+            client_session.write_request_header(Box::new(req)).await
+        };
+        match header_written {
             Ok(_) => { /* Continue */ }
             Err(e) => {
                 return (false, false, Some(e.into_up()));

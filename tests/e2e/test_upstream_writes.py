@@ -1,0 +1,201 @@
+"""How a request leaves for the upstream: the gateway has read the whole body before it picks
+the upstream, so the request's header and body go out together, in one TCP segment when they
+fit one, not a segment for the header and another for the body (one write, one wake-up of the
+upstream, one packet fewer per request).
+
+The upstream here is a raw socket server that counts the data segments each request arrived in
+(`tcpi_data_segs_in` from the kernel's TCP_INFO), so the test sees the writes themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+
+import anthropic
+import openai
+import pytest
+
+from harness import OPENAI_CREDENTIAL, Gateway, provider_yaml
+
+KEY = "bsk-e2e-writes-5a90"
+MODEL = "writes-model"
+UPSTREAM_MODEL = "writes-model-upstream"
+# struct tcp_info in linux/tcp.h: tcpi_data_segs_in follows 152 bytes of older fields.
+DATA_SEGS_IN_OFFSET = 152
+
+ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-writes",
+        "object": "chat.completion",
+        "created": 1,
+        "model": UPSTREAM_MODEL,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    }
+).encode()
+
+
+def data_segments_in(sock: socket.socket) -> int:
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    return struct.unpack_from("<I", info, DATA_SEGS_IN_OFFSET)[0]
+
+
+class CountingUpstream:
+    """An OpenAI-shaped upstream that records each request with the data segments it came in."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests: list[dict] = []
+        self.read_delay = 0.0  # seconds to wait before reading a request, to fill socket buffers
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buffer, segments_before = b"", 0
+        with conn:
+            while True:
+                if not buffer:
+                    time.sleep(self.read_delay)
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
+                length = int(headers["content-length"])
+                while len(buffer) < length:
+                    data = conn.recv(1 << 20)
+                    if not data:
+                        return
+                    buffer += data
+                body, buffer = buffer[:length], buffer[length:]
+                segments = data_segments_in(conn)
+                self.requests.append(
+                    {
+                        "request_line": lines[0],
+                        "headers": headers,
+                        "body": json.loads(body),
+                        "segments": segments - segments_before,
+                    }
+                )
+                segments_before = segments
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    + f"content-length: {len(ANSWER)}\r\n\r\n".encode()
+                    + ANSWER
+                )
+
+    def stop(self) -> None:
+        self._closed = True
+        self.listener.close()
+
+
+def config(upstream_url: str) -> str:
+    provider = provider_yaml("counting", "openai", f"{upstream_url}/v1", "openai")
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: vendor-credentials}\nstringData:\n"
+        f"  openai: {OPENAI_CREDENTIAL}\n"
+    )
+    group = (
+        "apiVersion: gateway.bytespike.ai/v1alpha1\nkind: RoutingGroup\n"
+        "metadata: {name: writes}\nspec:\n  models:\n"
+        f"    - id: {MODEL}\n      targets:\n"
+        f"        - {{provider: counting, model: {UPSTREAM_MODEL}}}\n"
+    )
+    key = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: writes-key}\n"
+        f"stringData: {{key: {KEY}}}\n---\n"
+        "apiVersion: gateway.bytespike.ai/v1alpha1\nkind: ApiKey\nmetadata: {name: writes}\n"
+        "spec:\n  routingGroups: [writes]\n  secretRef: {name: writes-key, key: key}\n"
+    )
+    return "---\n".join([provider, secret, group, key])
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = CountingUpstream()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(workdir, tmp_path_factory, upstream):
+    config_dir = tmp_path_factory.mktemp("writes-config")
+    (config_dir / "config.yaml").write_text(config(upstream.url))
+    gateway = Gateway(workdir, config_dir)
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh(upstream):
+    upstream.requests.clear()
+    upstream.read_delay = 0.0
+
+
+@pytest.fixture
+def client(gw):
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=KEY, max_retries=0, timeout=30) as c:
+        yield c
+
+
+def test_small_requests_reach_the_upstream_in_one_segment_each(client, upstream):
+    for turn in range(3):
+        answer = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": f"turn {turn}"}]
+        )
+        assert answer.choices[0].message.content == "ok"
+
+    assert [r["body"]["messages"][0]["content"] for r in upstream.requests] == [
+        "turn 0",
+        "turn 1",
+        "turn 2",
+    ]
+    assert all(r["body"]["model"] == UPSTREAM_MODEL for r in upstream.requests)
+    # The second and third reuse the first one's pooled connection: each is still one segment.
+    assert [r["segments"] for r in upstream.requests] == [1, 1, 1]
+
+
+def test_a_translated_request_reaches_the_upstream_in_one_segment(gw, upstream):
+    with anthropic.Anthropic(base_url=gw.url, api_key=KEY, max_retries=0, timeout=30) as c:
+        answer = c.messages.create(
+            model=MODEL, max_tokens=32, messages=[{"role": "user", "content": "translated"}]
+        )
+    assert answer.content[0].text == "ok"
+
+    [request] = upstream.requests
+    assert request["request_line"] == "POST /v1/chat/completions HTTP/1.1"
+    assert request["body"]["messages"][-1]["content"] == "translated"
+    assert request["segments"] == 1
+
+
+def test_a_body_larger_than_the_socket_buffers_arrives_whole(client, upstream):
+    """The upstream waits before reading, so the gateway's writes of header and body are cut
+    short by full socket buffers and resumed: nothing may be lost or repeated."""
+    upstream.read_delay = 0.5
+    text = "".join(f"{i:07d} " for i in range(600_000))  # 4.8 MB
+    answer = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": text}]
+    )
+    assert answer.choices[0].message.content == "ok"
+
+    [request] = upstream.requests
+    assert request["headers"]["authorization"] == f"Bearer {OPENAI_CREDENTIAL}"
+    assert request["body"]["messages"][0]["content"] == text
