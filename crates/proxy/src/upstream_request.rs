@@ -47,6 +47,15 @@ const TRANSLATION_KEPT: &[&str] = &["user-agent", "x-request-id", "traceparent",
 /// The API version sent to Anthropic when the client did not name one.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// The header that carries a provider's credential.
+fn credential_header(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Anthropic => "x-api-key",
+        Protocol::Openai => "authorization",
+        Protocol::Gemini => "x-goog-api-key",
+    }
+}
+
 /// Rewrites the client's request header into the upstream one.
 pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     let target = ctx
@@ -57,13 +66,26 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     // One pass over the headers the client sent (a handful) rather than one lookup per name
     // that must not be forwarded (two dozen, each a hash and a probe).
     let translated = matches!(ctx.handling, Some(Handling::Translated { .. }));
+    let credential_header = provider
+        .credential
+        .as_ref()
+        .map(|_| credential_header(provider.protocol));
+    // Headers set below replace the client's values outright; removing them first would
+    // cost a removal from both of Pingora's header maps for nothing.
+    let replaced = |name: &str| {
+        matches!(
+            name,
+            "host" | "content-length" | "content-type" | "accept-encoding"
+        ) || credential_header == Some(name)
+    };
     let unwanted: Vec<HeaderName> = upstream
         .headers
         .keys()
         .filter(|name| {
             let name = name.as_str();
             // Vendor-specific client headers mean nothing to another vendor.
-            never_forwarded(name) || (translated && !TRANSLATION_KEPT.contains(&name))
+            !replaced(name)
+                && (never_forwarded(name) || (translated && !TRANSLATION_KEPT.contains(&name)))
         })
         .cloned()
         .collect();
@@ -90,12 +112,11 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     {
         upstream.insert_header("anthropic-version", ANTHROPIC_VERSION)?;
     }
-    if let Some(credential) = &provider.credential {
+    if let (Some(credential), Some(name)) = (&provider.credential, credential_header) {
         let secret = credential.expose();
-        let (name, value) = match provider.protocol {
-            Protocol::Anthropic => ("x-api-key", secret.to_string()),
-            Protocol::Openai => ("authorization", format!("Bearer {secret}")),
-            Protocol::Gemini => ("x-goog-api-key", secret.to_string()),
+        let value = match provider.protocol {
+            Protocol::Openai => format!("Bearer {secret}"),
+            Protocol::Anthropic | Protocol::Gemini => secret.to_string(),
         };
         let mut value = HeaderValue::from_str(&value).map_err(|_| {
             Error::explain(
