@@ -431,9 +431,13 @@ where
                     }
                     ClientSession::H2(mut h2) => {
                         // PATCH(bytespike): boxed, see PATCH.md ("Smaller request futures").
-                        let (server_reused, mut error) = Box::pin(
-                            self.proxy_to_h2_upstream(session, &mut h2, client_reused, &peer, ctx),
-                        )
+                        let (server_reused, mut error) = Box::pin(self.proxy_to_h2_upstream(
+                            session,
+                            &mut h2,
+                            client_reused,
+                            &peer,
+                            ctx,
+                        ))
                         .await;
                         let session = ClientSession::H2(h2);
                         self.client_upstream
@@ -462,9 +466,13 @@ where
                     }
                     ClientSession::Custom(mut c) => {
                         // PATCH(bytespike): boxed, see PATCH.md ("Smaller request futures").
-                        let (server_reused, error) = Box::pin(
-                            self.proxy_to_custom_upstream(session, &mut c, client_reused, &peer, ctx),
-                        )
+                        let (server_reused, error) = Box::pin(self.proxy_to_custom_upstream(
+                            session,
+                            &mut c,
+                            client_reused,
+                            &peer,
+                            ctx,
+                        ))
                         .await;
                         let session = ClientSession::Custom(c);
                         self.client_upstream
@@ -525,7 +533,7 @@ where
 
     async fn finish(
         &self,
-        mut session: Session,
+        mut session: Box<Session>,
         ctx: &mut SV::CTX,
         reuse: bool,
         error: Option<Box<Error>>,
@@ -1150,9 +1158,11 @@ impl<SV, C> HttpProxy<SV, C>
 where
     C: custom::Connector,
 {
+    // PATCH(bytespike): the session boxed, here and in `finish` and `handle_error`; see
+    // PATCH.md ("Smaller request futures").
     async fn process_request(
         self: &Arc<Self>,
-        mut session: Session,
+        mut session: Box<Session>,
         mut ctx: <SV as ProxyHttp>::CTX,
     ) -> Option<ReusedHttpStream>
     where
@@ -1371,7 +1381,7 @@ where
 
     async fn handle_error(
         &self,
-        mut session: Session,
+        mut session: Box<Session>,
         ctx: &mut <SV as ProxyHttp>::CTX,
         e: Box<Error>,
         context: &str,
@@ -1462,7 +1472,7 @@ where
         session.subrequest_ctx.replace(sub_req_ctx);
         trace!("processing subrequest");
         let ctx = self.inner.new_ctx();
-        self.process_request(session, ctx).await;
+        self.process_request(Box::new(session), ctx).await;
         trace!("subrequest done");
     }
 }
@@ -1564,23 +1574,22 @@ where
 {
     async fn process_new_http(
         self: &Arc<Self>,
-        mut session: HttpSession,
+        mut session: Box<HttpSession>,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        // Extract user context from the previous request before the session is moved into the Box
+        // Extract user context from the previous request
         let prev_user_ctx = session.take_connection_user_context();
 
-        let session = Box::new(session);
-
         // TODO: keepalive pool, use stack
+        // PATCH(bytespike): boxed where it is made, so that this future keeps 8 bytes for it.
         let mut session = match self.handle_new_request(session).await {
-            Some(downstream_session) => Session::new(
+            Some(downstream_session) => Box::new(Session::new(
                 downstream_session,
                 &self.downstream_modules,
                 #[cfg(feature = "upstream_modules")]
                 &self.upstream_modules,
                 self.shutdown_flag.clone(),
-            ),
+            )),
             None => return None, // bad request
         };
 

@@ -49,7 +49,7 @@ where
 {
     async fn process_new_http(
         self: &Arc<Self>,
-        mut http: ServerSession,
+        mut http: Box<ServerSession>,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
         match http.read_request().await {
@@ -140,7 +140,7 @@ where
 {
     async fn process_new_http(
         self: &Arc<Self>,
-        mut http: ServerSession,
+        mut http: Box<ServerSession>,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
         match http.read_request().await {

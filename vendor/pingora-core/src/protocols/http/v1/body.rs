@@ -174,11 +174,16 @@ impl BodyReader {
     }
 
     fn prepare_buf(&mut self, buf_to_rewind: &[u8]) {
-        let mut body_buf = BytesMut::with_capacity(self.body_buf_size.max(buf_to_rewind.len()));
+        // PATCH(bytespike): a buffer the size of the bytes read past the header, not of a
+        // whole read (64 KiB). Reads get their room from `prepare_buf_for_io` anyway, as they
+        // do with the owned buffers of `prepare_owned_buf`; copying a stream's first event to
+        // the start of a fresh 64 KiB allocation touched a page of it for as long as the
+        // stream stayed open.
+        let mut body_buf = BytesMut::new();
         if !buf_to_rewind.is_empty() {
             self.rewind_buf_len = buf_to_rewind.len();
             // TODO: this is still 1 copy. Make it zero
-            body_buf.put_slice(buf_to_rewind);
+            body_buf = BytesMut::from(buf_to_rewind);
         }
         self.body_buf = Some(body_buf);
     }
@@ -203,7 +208,12 @@ impl BodyReader {
     fn prepare_buf_for_io(&mut self, read_size: usize) -> &mut BytesMut {
         let body_buf = self.body_buf.get_or_insert_default();
         body_buf.clear();
-        body_buf.reserve(read_size);
+        // PATCH(bytespike): a buffer too small is replaced rather than grown. Growing
+        // reallocates, and the allocator copies the old allocation into the new one although
+        // none of it is kept, touching the new buffer's first page before any read fills it.
+        if body_buf.capacity() < read_size {
+            *body_buf = BytesMut::with_capacity(read_size);
+        }
         body_buf
     }
 
