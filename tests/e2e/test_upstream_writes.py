@@ -54,6 +54,7 @@ class CountingUpstream:
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.requests: list[dict] = []
         self.read_delay = 0.0  # seconds to wait before reading a request, to fill socket buffers
+        self.extra_headers = b""  # added to every response header
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -98,6 +99,7 @@ class CountingUpstream:
                 segments_before = segments
                 conn.sendall(
                     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    + self.extra_headers
                     + f"content-length: {len(ANSWER)}\r\n\r\n".encode()
                     + ANSWER
                 )
@@ -148,6 +150,7 @@ def gw(workdir, tmp_path_factory, upstream):
 def fresh(upstream):
     upstream.requests.clear()
     upstream.read_delay = 0.0
+    upstream.extra_headers = b""
 
 
 @pytest.fixture
@@ -199,3 +202,19 @@ def test_a_body_larger_than_the_socket_buffers_arrives_whole(client, upstream):
     [request] = upstream.requests
     assert request["headers"]["authorization"] == f"Bearer {OPENAI_CREDENTIAL}"
     assert request["body"]["messages"][0]["content"] == text
+
+
+def test_an_upstream_header_larger_than_the_first_read_is_read_whole(client, upstream):
+    """Response headers are read into a small buffer first (most fit); a vendor's header of
+    many kilobytes arrives in several reads and must still parse, with the body after it."""
+    upstream.extra_headers = b"".join(
+        f"x-vendor-trace-{i:03d}: {'t' * 90}\r\n".encode() for i in range(80)
+    )
+    assert len(upstream.extra_headers) > 8 * 1024
+    for turn in range(2):
+        answer = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": f"big header {turn}"}]
+        )
+        assert answer.choices[0].message.content == "ok"
+        assert answer.usage.total_tokens == 4
+    assert len(upstream.requests) == 2
