@@ -112,11 +112,7 @@ impl ProxyHttp for Gateway {
         request_filter::run(self, session, ctx).await
     }
 
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        ctx: &mut Ctx,
-    ) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         upstream_peer::run(&self.resolver, ctx).await
     }
 
@@ -200,12 +196,7 @@ impl ProxyHttp for Gateway {
         failover::while_proxying(self, peer, session, e, ctx, client_reused)
     }
 
-    async fn fail_to_proxy(
-        &self,
-        session: &mut Session,
-        e: &Error,
-        ctx: &mut Ctx,
-    ) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         fail::run(session, e, ctx).await
     }
 
