@@ -66,7 +66,7 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     // One pass over the headers the client sent (a handful) rather than one lookup per name
     // that must not be forwarded (two dozen, each a hash and a probe).
     let translated = matches!(ctx.handling, Some(Handling::Translated { .. }));
-    let credential_header = provider
+    let credential_name = provider
         .credential
         .as_ref()
         .map(|_| credential_header(provider.protocol));
@@ -76,7 +76,7 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
         matches!(
             name,
             "host" | "content-length" | "content-type" | "accept-encoding"
-        ) || credential_header == Some(name)
+        ) || credential_name == Some(name)
     };
     let unwanted: Vec<HeaderName> = upstream
         .headers
@@ -112,7 +112,7 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     {
         upstream.insert_header("anthropic-version", ANTHROPIC_VERSION)?;
     }
-    if let (Some(credential), Some(name)) = (&provider.credential, credential_header) {
+    if let (Some(credential), Some(name)) = (&provider.credential, credential_name) {
         let secret = credential.expose();
         let value = match provider.protocol {
             Protocol::Openai => format!("Bearer {secret}"),

@@ -179,13 +179,11 @@ impl BodyReader {
         // do with the owned buffers of `prepare_owned_buf`; copying a stream's first event to
         // the start of a fresh 64 KiB allocation touched a page of it for as long as the
         // stream stayed open.
-        let mut body_buf = BytesMut::new();
         if !buf_to_rewind.is_empty() {
             self.rewind_buf_len = buf_to_rewind.len();
-            // TODO: this is still 1 copy. Make it zero
-            body_buf = BytesMut::from(buf_to_rewind);
         }
-        self.body_buf = Some(body_buf);
+        // TODO: this is still 1 copy. Make it zero
+        self.body_buf = Some(BytesMut::from(buf_to_rewind));
     }
 
     /// Adopt `buf_to_rewind` as the body buffer instead of copying it.

@@ -121,7 +121,10 @@ impl HttpSession {
     /// After the request header is sent. The caller can either start reading the response or
     /// sending request body if any.
     pub async fn write_request_header(&mut self, req: Box<RequestHeader>) -> Result<usize> {
-        self.write_request_header_and_flush(req).await
+        // PATCH(bytespike): prepared as `hold_request_header` does, and sent at once.
+        let len = self.hold_request_header(req)?;
+        self.send_held_request_header().await?;
+        Ok(len)
     }
 
     /// PATCH(bytespike): prepare the request header but hold it back, for a caller that holds
@@ -131,6 +134,7 @@ impl HttpSession {
     /// for the response (a read does not send it, so that a read polled before the body is
     /// written, as the proxy's duplex loop may, does not split the two).
     pub fn hold_request_header(&mut self, req: Box<RequestHeader>) -> Result<usize> {
+        // TODO: make sure this can only be called once
         self.init_req_body_writer(&req);
         let to_wire = http_req_header_to_wire(&req).ok_or_else(|| {
             Error::explain(
@@ -166,44 +170,6 @@ impl HttpSession {
             }
             _ => Error::because(WriteError, "while writing request headers", e),
         })
-    }
-
-    async fn write_request_header_and_flush(&mut self, req: Box<RequestHeader>) -> Result<usize> {
-        // TODO: make sure this can only be called once
-        // init body writer
-        self.init_req_body_writer(&req);
-
-        let to_wire = http_req_header_to_wire(&req).ok_or_else(|| {
-            Error::explain(
-                InvalidHTTPHeader,
-                "request-line contains forbidden delimiter bytes or unsupported HTTP version",
-            )
-        })?;
-        trace!("Writing request header: {to_wire:?}");
-
-        let write_fut = self.underlying_stream.write_all(to_wire.as_ref());
-        match self.write_timeout {
-            Some(t) => match timeout(t, write_fut).await {
-                Ok(res) => res,
-                Err(_) => Err(std::io::Error::from(ErrorKind::TimedOut)),
-            },
-            None => write_fut.await,
-        }
-        .map_err(|e| match e.kind() {
-            ErrorKind::TimedOut => {
-                Error::because(WriteTimedout, "while writing request headers (timeout)", e)
-            }
-            _ => Error::because(WriteError, "while writing request headers", e),
-        })?;
-
-        self.underlying_stream
-            .flush()
-            .await
-            .or_err(WriteError, "flushing request header")?;
-
-        // write was successful
-        self.request_written = Some(req);
-        Ok(to_wire.len())
     }
 
     async fn do_write_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
