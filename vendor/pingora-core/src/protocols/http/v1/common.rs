@@ -29,7 +29,8 @@ pub(super) const MAX_HEADERS: usize = 256;
 // PATCH(bytespike): 2 KiB, not 4, for an upstream response's header (read) and a downstream
 // response's (written). A proxied request keeps the first buffer for as long as it is open; a
 // stream is mostly open and idle, and response headers rarely fill 2 KiB, so two buffers now
-// share a page. A header larger than the buffer is still read whole, in one more read.
+// share a page. A larger header is still read whole: the read buffer grows by 2 KiB per read
+// (one read more than before for a header of 2-4 KiB), and the written one as it is filled.
 pub(super) const INIT_HEADER_BUF_SIZE: usize = 2048;
 // PATCH(bytespike): a downstream request's header is read into 4 KiB, as before: what a client
 // sent beyond it stays unread in the socket, and a connection closed with unread bytes is
