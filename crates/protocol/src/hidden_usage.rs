@@ -39,12 +39,16 @@ impl HiddenUsageFilter {
     }
 
     /// Whether `chunk` can go to the client as it is, without being framed and copied: no
-    /// frame is pending from earlier chunks, the chunk ends where a frame does, and no frame in
-    /// it can be the usage-only one (none has an empty `choices`). Most chunks of a stream are.
-    pub fn passes_untouched(&self, chunk: &[u8]) -> bool {
-        self.framer.pending().is_empty()
+    /// frame is pending from earlier chunks, the chunk ends where a frame does, and no usage
+    /// object begins in it (`holds_usage_object`, as the stream's [`UsageScanner`], which reads
+    /// every chunk anyway, found). Most chunks of a stream are; only the few that carry usage
+    /// need framing to find the usage-only one.
+    ///
+    /// [`UsageScanner`]: crate::UsageScanner
+    pub fn passes_untouched(&self, chunk: &[u8], holds_usage_object: bool) -> bool {
+        !holds_usage_object
+            && self.framer.pending().is_empty()
             && (chunk.ends_with(b"\n\n") || chunk.ends_with(b"\r\n\r\n"))
-            && !has_empty_choices(chunk)
     }
 }
 
@@ -93,21 +97,50 @@ mod tests {
     }
 
     #[test]
-    fn only_whole_frames_without_empty_choices_pass_untouched() {
-        let content = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
-        let usage = b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3}}\n\n";
+    fn only_whole_frames_without_a_usage_object_pass_untouched() {
+        use crate::{Dialect, UsageScanner};
+
+        let content = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n";
+        let usage = b"data: {\"choices\":[],\"usage\": {\"prompt_tokens\":3}}\n\n";
+        // What the proxy does: the scanner reads the chunk, then the filter asks whether a
+        // usage object began in it.
+        let mut scanner = UsageScanner::new(Dialect::OpenAiChat, true);
+        let mut holds_usage = |chunk: &[u8]| {
+            let before = scanner.objects_begun();
+            scanner.feed(chunk);
+            scanner.objects_begun() != before
+        };
         let mut filter = HiddenUsageFilter::new();
-        assert!(filter.passes_untouched(content));
-        assert!(filter.passes_untouched(b"data: [DONE]\r\n\r\n"));
+        assert!(filter.passes_untouched(content, holds_usage(content)));
+        assert!(filter.passes_untouched(b"data: [DONE]\r\n\r\n", false));
         // The usage chunk, alone or behind content, must be filtered.
-        assert!(!filter.passes_untouched(usage));
-        assert!(!filter.passes_untouched(&[&content[..], &usage[..]].concat()));
+        assert!(!filter.passes_untouched(usage, holds_usage(usage)));
+        let both = [&content[..], &usage[..]].concat();
+        assert!(!filter.passes_untouched(&both, holds_usage(&both)));
         // A chunk that ends inside a frame must be framed.
-        assert!(!filter.passes_untouched(&content[..content.len() - 1]));
+        assert!(!filter.passes_untouched(&content[..content.len() - 1], false));
         // Once part of a frame is pending, the rest of it cannot pass on its own.
         let mut out = Vec::new();
         filter.filter(&content[..10], &mut out);
         assert!(out.is_empty());
-        assert!(!filter.passes_untouched(content));
+        assert!(!filter.passes_untouched(content, false));
+    }
+
+    #[test]
+    fn a_usage_object_split_across_chunks_is_counted_where_it_begins() {
+        use crate::{Dialect, UsageScanner};
+
+        let frame = b"data: {\"choices\":[],\"usage\"  :  {\"prompt_tokens\":3}}\n\n";
+        let brace = frame.iter().position(|&b| b == b'{').unwrap() + 1;
+        let usage_brace = brace + frame[brace..].iter().position(|&b| b == b'{').unwrap();
+        for split in 1..frame.len() {
+            let mut scanner = UsageScanner::new(Dialect::OpenAiChat, true);
+            scanner.feed(&frame[..split]);
+            let first = scanner.objects_begun();
+            scanner.feed(&frame[split..]);
+            let second = scanner.objects_begun() - first;
+            let expected = if split > usage_brace { (1, 0) } else { (0, 1) };
+            assert_eq!((first, second), expected, "split {split}");
+        }
     }
 }

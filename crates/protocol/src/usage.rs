@@ -166,6 +166,7 @@ pub struct UsageScanner {
     captured: Vec<u8>,
     usage: Usage,
     found: bool,
+    objects_begun: u32,
 }
 
 impl UsageScanner {
@@ -191,7 +192,15 @@ impl UsageScanner {
             captured: Vec::new(),
             usage: Usage::default(),
             found: false,
+            objects_begun: 0,
         }
+    }
+
+    /// How many usage objects (a usage key followed by `{`) have begun so far. A chunk fed
+    /// without changing it holds no usage object, which lets a stream filter skip looking for
+    /// one again.
+    pub fn objects_begun(&self) -> u32 {
+        self.objects_begun
     }
 
     /// The usage read so far, if any usage object was seen.
@@ -271,6 +280,7 @@ impl UsageScanner {
                     b' ' | b'\t' | b'\r' | b'\n' => {}
                     b':' if !*colon => *colon = true,
                     b'{' if *colon => {
+                        self.objects_begun = self.objects_begun.wrapping_add(1);
                         self.captured.clear();
                         self.captured.push(b'{');
                         self.state = State::Capturing {

@@ -124,13 +124,18 @@ pub fn body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx)
             scanner,
             hide_usage,
         }) => {
+            let usage_objects_before = scanner.objects_begun();
             if let Some(chunk) = body.as_ref() {
                 if ok_status {
                     scanner.feed(chunk);
                 }
             }
             if let (Some(filter), true) = (hide_usage.as_mut(), ok_status) {
-                if body.as_ref().is_some_and(|c| filter.passes_untouched(c)) {
+                let holds_usage = scanner.objects_begun() != usage_objects_before;
+                if body
+                    .as_ref()
+                    .is_some_and(|c| filter.passes_untouched(c, holds_usage))
+                {
                     return;
                 }
                 let mut out = Vec::with_capacity(body.as_ref().map_or(0, |b| b.len()));
