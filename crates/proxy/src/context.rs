@@ -10,6 +10,8 @@ use bytespike_protocol::hidden_usage::HiddenUsageFilter;
 use bytespike_protocol::{Dialect, Endpoint, GatewayError, RequestEnvelope, Usage, UsageScanner};
 use bytespike_translate::ResponseTranslator;
 
+use crate::deadline::Deadline;
+
 /// How the response of a routed request is handled. One per request, created once and never
 /// moved, so the size difference between variants costs nothing that boxing would save.
 #[allow(clippy::large_enum_variant)]
@@ -57,7 +59,7 @@ pub struct RequestCtx {
     /// Index in `order` of the target being tried.
     pub attempt: usize,
     /// When the current attempt must be over: its start plus the provider's `total` timeout.
-    pub attempt_deadline: Option<Instant>,
+    pub attempt_deadline: Option<Deadline>,
     /// Targets given up on before the one serving the request.
     pub failovers: u32,
     /// The request body as the client sent it, kept to prepare each attempt.

@@ -7,6 +7,7 @@
 pub mod access_log;
 pub mod budget;
 pub mod context;
+pub mod deadline;
 mod fail;
 mod failover;
 mod health;

@@ -10,6 +10,7 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType, Result};
 
 use crate::context::RequestCtx;
+use crate::deadline::Deadline;
 
 /// How long a resolved address is reused before it is looked up again.
 const DNS_TTL: Duration = Duration::from_secs(30);
@@ -58,7 +59,7 @@ pub async fn run(resolver: &Resolver, ctx: &mut RequestCtx) -> Result<Box<HttpPe
         .as_ref()
         .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target chosen"))?;
     let peer = peer_for(resolver, &target.provider).await?;
-    ctx.attempt_deadline = Some(Instant::now() + target.provider.timeouts.total);
+    ctx.attempt_deadline = Some(Deadline::after(target.provider.timeouts.total));
     Ok(Box::new(peer))
 }
 
@@ -66,9 +67,7 @@ pub async fn run(resolver: &Resolver, ctx: &mut RequestCtx) -> Result<Box<HttpPe
 /// the attempt's `total` ends sooner.
 pub fn body_read_timeout(ctx: &RequestCtx) -> Option<Duration> {
     let idle = ctx.target.as_ref()?.provider.timeouts.idle;
-    let left = ctx
-        .attempt_deadline
-        .map_or(idle, |d| d.saturating_duration_since(Instant::now()));
+    let left = ctx.attempt_deadline.map_or(idle, |d| d.left());
     // A zero timeout would fail the next read at once; the total check then names the cause.
     Some(idle.min(left).max(Duration::from_millis(1)))
 }
@@ -78,7 +77,7 @@ pub fn body_read_timeout(ctx: &RequestCtx) -> Option<Duration> {
 /// than `total` plus one `idle` gap.
 pub fn check_total(ctx: &RequestCtx) -> Result<()> {
     match ctx.attempt_deadline {
-        Some(deadline) if Instant::now() > deadline => {
+        Some(deadline) if deadline.passed() => {
             let mut e = Error::explain(TOTAL_TIMEOUT, "the response outlived the total timeout");
             e.esource = pingora_error::ErrorSource::Upstream;
             Err(e)
@@ -119,9 +118,10 @@ mod tests {
     fn total_is_enforced_only_past_the_deadline() {
         let mut ctx = RequestCtx::new();
         assert!(check_total(&ctx).is_ok(), "no attempt started yet");
-        ctx.attempt_deadline = Some(Instant::now() + Duration::from_secs(60));
+        ctx.attempt_deadline = Some(Deadline::after(Duration::from_secs(60)));
         assert!(check_total(&ctx).is_ok());
-        ctx.attempt_deadline = Instant::now().checked_sub(Duration::from_millis(1));
+        ctx.attempt_deadline = Some(Deadline::after(Duration::ZERO));
+        std::thread::sleep(Duration::from_millis(30));
         let e = check_total(&ctx).expect_err("past the deadline");
         assert_eq!(e.etype(), &TOTAL_TIMEOUT);
         assert_eq!(e.esource(), &pingora_error::ErrorSource::Upstream);
