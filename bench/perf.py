@@ -13,7 +13,8 @@ Targets, all in front of the same canned upstream (`bench-upstream`):
 Workloads: W1 small JSON (G-T: W2, the same translated), W3 SSE of 64 frames unpaced and
 paced 5 ms apart, W4 memory with N idle open streams, W5 time until the first frames of 2,000
 streams opened at once. The proxy under test runs on CPU 0; load client, upstream and Redis on
-CPU 1. Rounds interleave the targets; figures are medians over rounds.
+CPU 1. Rounds interleave the targets, and within a round the concurrency-1 phases alternate
+between the targets in one-second slices; figures are medians over rounds.
 
   python3 bench/perf.py                 full run (release build first), prints the tables
   python3 bench/perf.py --smoke         seconds-long check that every target serves (CI)
@@ -59,12 +60,14 @@ class Plan:
     big_streams: int  # W4
     settle: float  # seconds after streams close before memory is read again
     litellm: bool
+    # Concurrency-1 phases are cut into this many slices that alternate between the targets.
+    latency_slices: int
 
 
 FULL = Plan(rounds=3, duration=3.0, paced_duration=3.0, small_streams=2000, big_streams=10000,
-            settle=3.0, litellm=True)
+            settle=3.0, litellm=True, latency_slices=3)
 SMOKE = Plan(rounds=1, duration=0.4, paced_duration=0.8, small_streams=100, big_streams=300,
-             settle=0.3, litellm=False)
+             settle=0.3, litellm=False, latency_slices=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,17 +480,54 @@ def run_idle(bin_dir: Path, target: Target, streams: int, settle: float) -> dict
 # One round
 
 
-def measure(bin_dir: Path, target: Target, plan: Plan, big: int, failures: list[str]) -> dict:
-    """Every workload this target takes part in, as flat figures; a workload that fails is
-    recorded and the others still run."""
-    d, f = plan.duration, {}
+MEASURE_ERRORS = (ServeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError)
 
-    def w1_c1():
-        r = run_load(bin_dir, target, "requests", 1, d)
-        f.update(p50=r["latency"]["p50_us"], p99=r["latency"]["p99_us"],
-                 max=r["latency"]["max_us"])
-        if "cpu_s" in r:
-            f["cpu_req_c1"] = r["cpu_s"] * 1e6 / r["count"]
+
+def latency_pass(bin_dir: Path, targets: list[Target], plan: Plan,
+                 errors: dict[str, list[str]]) -> dict[str, dict]:
+    """W1 and unpaced W3 at concurrency 1, for every target, in short slices that alternate
+    between the targets, so the latency ratios compare targets measured seconds apart rather
+    than minutes apart (a shared VM's speed drifts over minutes). A target's figure for the
+    round is the median of its slices' percentiles, and the largest of their maxima."""
+    slice_s = plan.duration / plan.latency_slices
+    runs: dict[str, dict[str, list[dict]]] = {t.name: {"w1": [], "w3": []} for t in targets}
+    for n in range(plan.latency_slices):
+        k = n % max(len(targets), 1)
+        for t in targets[k:] + targets[:k]:
+            for workload, mode in (("w1", "requests"), ("w3", "sse")):
+                try:
+                    runs[t.name][workload].append(run_load(bin_dir, t, mode, 1, slice_s))
+                except MEASURE_ERRORS as e:
+                    errors.setdefault(t.name, []).append(f"{t.name}: {type(e).__name__}: {e}")
+    return {name: latency_figures(r["w1"], r["w3"]) for name, r in runs.items()}
+
+
+def latency_figures(w1: list[dict], w3: list[dict]) -> dict:
+    def median(results, figure, stat):
+        return statistics.median(r[figure][stat] for r in results)
+
+    f = {}
+    if w1:
+        f.update(p50=median(w1, "latency", "p50_us"), p99=median(w1, "latency", "p99_us"),
+                 max=max(r["latency"]["max_us"] for r in w1))
+        if all("cpu_s" in r for r in w1):
+            f["cpu_req_c1"] = sum(r["cpu_s"] for r in w1) * 1e6 / sum(r["count"] for r in w1)
+    if w3:
+        f.update(ttft=median(w3, "first_frame", "p50_us"),
+                 ttft_p99=median(w3, "first_frame", "p99_us"),
+                 ttft_max=max(r["first_frame"]["max_us"] for r in w3),
+                 sse_events=min(r["events_min"] for r in w3))
+        if all("cpu_s" in r for r in w3):
+            f["cpu_frame"] = (sum(r["cpu_s"] for r in w3) * 1e6
+                              / sum(r["events_total"] for r in w3))
+    return f
+
+
+def measure(bin_dir: Path, target: Target, plan: Plan, big: int, failures: list[str]) -> dict:
+    """Every workload this target takes part in beyond the concurrency-1 ones (see
+    `latency_pass`), as flat figures; a workload that fails is recorded and the others still
+    run."""
+    d, f = plan.duration, {}
 
     def w1_load(c: int):
         r = run_load(bin_dir, target, "requests", c, d)
@@ -495,13 +535,6 @@ def measure(bin_dir: Path, target: Target, plan: Plan, big: int, failures: list[
         if "cpu_s" in r:
             f[f"cpu_req_c{c}"] = r["cpu_s"] * 1e6 / r["count"]
             f[f"busy{c}"] = r["cpu_s"] / r["elapsed_s"]
-
-    def w3_unpaced():
-        r = run_load(bin_dir, target, "sse", 1, d)
-        f.update(ttft=r["first_frame"]["p50_us"], ttft_p99=r["first_frame"]["p99_us"],
-                 ttft_max=r["first_frame"]["max_us"], sse_events=r["events_min"])
-        if "cpu_s" in r:
-            f["cpu_frame"] = r["cpu_s"] * 1e6 / r["events_total"]
 
     def w3_paced():
         r = run_load(bin_dir, target, "sse", 1, plan.paced_duration, model="bench-paced")
@@ -516,7 +549,7 @@ def measure(bin_dir: Path, target: Target, plan: Plan, big: int, failures: list[
             if key in r:
                 f[f"{key}_{suffix}"] = r[key]
 
-    steps = [w1_c1, lambda: w1_load(16), lambda: w1_load(64), w3_unpaced, w3_paced]
+    steps = [lambda: w1_load(16), lambda: w1_load(64), w3_paced]
     if "w5" in target.workloads:
         steps.append(lambda: idle(plan.small_streams, "small"))
     if "w4" in target.workloads:
@@ -524,7 +557,7 @@ def measure(bin_dir: Path, target: Target, plan: Plan, big: int, failures: list[
     for step in steps:
         try:
             step()
-        except (ServeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as e:
+        except MEASURE_ERRORS as e:
             failures.append(f"{target.name}: {type(e).__name__}: {e}")
     return f
 
@@ -765,10 +798,15 @@ def main() -> int:
         for n in range(plan.rounds):
             # Rotate the order so no target always runs first or after the same neighbour.
             k = n % max(len(live), 1)
-            for t in live[k:] + live[:k]:
+            order = live[k:] + live[:k]
+            print(f"round {n + 1}/{plan.rounds}: concurrency 1", file=sys.stderr, flush=True)
+            c1_errors: dict[str, list[str]] = {}
+            c1 = latency_pass(bin_dir, order, plan, c1_errors)
+            for t in order:
                 print(f"round {n + 1}/{plan.rounds}: {t.name}", file=sys.stderr, flush=True)
-                errors: list[str] = []
-                rounds.setdefault(t.name, []).append(measure(bin_dir, t, plan, big, errors))
+                errors = c1_errors.get(t.name, [])
+                figures = measure(bin_dir, t, plan, big, errors)
+                rounds.setdefault(t.name, []).append({**c1.get(t.name, {}), **figures})
                 if t.reference and errors:
                     notes[t.name] = "; ".join(dict.fromkeys(notes.get(t.name, "").split("; ")
                                                             + errors)).strip("; ")[:600]
