@@ -362,6 +362,14 @@ impl HttpSession {
                             _ => Version::HTTP_09,
                         });
 
+                        // PATCH(bytespike): a request that filled little of its read buffer
+                        // (the common small request in a 4 KiB buffer) moves its header and any
+                        // body read with it into allocations their size, so the read buffer is
+                        // freed now instead of being held, through the header's zero-copy
+                        // values and the body reader, for as long as the request lasts: a
+                        // stream held open for minutes would otherwise keep a page for a few
+                        // hundred bytes.
+                        let compact = buf.capacity() >= 2 * buf.len();
                         // Detach bytes beyond the header in O(1). Keeping them as owned BytesMut
                         // allows body parsing and subsequent pipelined sessions to continue
                         // splitting the same allocation instead of copying the shrinking suffix.
@@ -380,7 +388,14 @@ impl HttpSession {
                             }
                             rest
                         };
-                        let buf = buf.freeze();
+                        let (buf, preread_body) = if compact {
+                            (
+                                Bytes::copy_from_slice(&buf),
+                                BytesMut::from(&preread_body[..]),
+                            )
+                        } else {
+                            (buf.freeze(), preread_body)
+                        };
 
                         for header in header_refs {
                             let header_name = header.get_name_bytes(&buf);
