@@ -6,35 +6,27 @@
 //! time of the last scheduler tick) is a plain memory read in the vDSO. A deadline of seconds
 //! does not need better than its few milliseconds of resolution.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// When an attempt must be over.
+/// When an attempt must be over, on the coarse clock.
 #[derive(Clone, Copy, Debug)]
-pub struct Deadline {
-    /// On the precise clock: for timeouts derived from what is left.
-    at: Instant,
-    /// On the coarse clock: for the per-chunk check.
-    coarse: Duration,
-}
+pub struct Deadline(Duration);
 
 impl Deadline {
     /// `total` from now.
     pub fn after(total: Duration) -> Self {
-        Deadline {
-            at: Instant::now() + total,
-            coarse: coarse_now().saturating_add(total),
-        }
+        Deadline(coarse_now().saturating_add(total))
     }
 
-    /// Whether the deadline has passed, up to the coarse clock's resolution (it lags the
-    /// precise clock by at most one tick, so a deadline is seen at most that late).
+    /// Whether the deadline has passed. The coarse clock lags the precise one by at most a
+    /// tick, so a deadline is seen at most that late.
     pub fn passed(&self) -> bool {
-        coarse_now() > self.coarse
+        coarse_now() > self.0
     }
 
-    /// Time left, on the precise clock.
+    /// Time left, to the same resolution.
     pub fn left(&self) -> Duration {
-        self.at.saturating_duration_since(Instant::now())
+        self.0.saturating_sub(coarse_now())
     }
 }
 
@@ -70,6 +62,8 @@ mod tests {
 
     #[test]
     fn coarse_clock_moves_with_the_precise_one() {
+        use std::time::Instant;
+
         let (coarse, precise) = (coarse_now(), Instant::now());
         std::thread::sleep(Duration::from_millis(50));
         let moved = coarse_now() - coarse;
