@@ -125,22 +125,4 @@ mod tests {
         assert!(out.is_empty());
         assert!(!filter.passes_untouched(content, false));
     }
-
-    #[test]
-    fn a_usage_object_split_across_chunks_is_counted_where_it_begins() {
-        use crate::{Dialect, UsageScanner};
-
-        let frame = b"data: {\"choices\":[],\"usage\"  :  {\"prompt_tokens\":3}}\n\n";
-        let brace = frame.iter().position(|&b| b == b'{').unwrap() + 1;
-        let usage_brace = brace + frame[brace..].iter().position(|&b| b == b'{').unwrap();
-        for split in 1..frame.len() {
-            let mut scanner = UsageScanner::new(Dialect::OpenAiChat, true);
-            scanner.feed(&frame[..split]);
-            let first = scanner.objects_begun();
-            scanner.feed(&frame[split..]);
-            let second = scanner.objects_begun() - first;
-            let expected = if split > usage_brace { (1, 0) } else { (0, 1) };
-            assert_eq!((first, second), expected, "split {split}");
-        }
-    }
 }

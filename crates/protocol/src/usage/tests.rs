@@ -160,3 +160,23 @@ fn the_quote_closing_an_escaped_key_may_open_the_next() {
     let usage = scan(Dialect::OpenAiChat, true, input).expect("usage");
     assert_eq!((usage.input_tokens, usage.output_tokens), (5, 2));
 }
+
+#[test]
+fn a_usage_object_is_counted_in_the_chunk_where_its_brace_arrives() {
+    // An escaped key inside a string and a null usage are not objects; the real one is.
+    let frame = b"data: {\"choices\":[{\"delta\":{\"content\":\"\\\"usage\\\": {\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\"  :  {\"prompt_tokens\":3}}\n\n";
+    let usage_brace = frame
+        .windows(3)
+        .position(|w| w == b"  {")
+        .expect("the usage object's brace")
+        + 2;
+    for split in 1..frame.len() {
+        let mut scanner = UsageScanner::new(Dialect::OpenAiChat, true);
+        scanner.feed(&frame[..split]);
+        let first = scanner.objects_begun();
+        scanner.feed(&frame[split..]);
+        let second = scanner.objects_begun() - first;
+        let expected = if split > usage_brace { (1, 0) } else { (0, 1) };
+        assert_eq!((first, second), expected, "split {split}");
+    }
+}
