@@ -164,9 +164,10 @@ pub fn build(
     } else {
         LedgerStreams::Single(args.ledger_stream.clone())
     });
-    // The Redis driver keeps its connections on the runtime it was created in. `main` runs
-    // outside any runtime (Pingora owns the others), so the limiter gets a small one of its own
-    // that lives as long as the process.
+    // The limiter needs a runtime for its own background work (lease refills, replays), which
+    // must outlive any one of Pingora's services. `main` runs outside any runtime (Pingora owns
+    // the others), so the limiter gets a small one of its own that lives as long as the process.
+    // Its batch writer starts on the proxy's runtime instead, at the first settlement.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("redis-limits")

@@ -281,10 +281,13 @@ impl Core {
             Batched::Settle(call) => Work::Settle(call.clone()),
         };
         let job = Job { work, tag, reply };
-        // Started on first use, so it reports to the metrics the limiter was finally given.
+        // Started on first use, so it reports to the metrics the limiter was finally given, and
+        // on the runtime of that use (the proxy's, which settles): the writer then runs on the
+        // threads that feed it and that its answers wake, not on one more that each batch would
+        // wake and switch to.
         let batcher = self.batcher.get_or_init(|| {
             Batcher::start(
-                &self.runtime,
+                &tokio::runtime::Handle::current(),
                 self.connector.clone(),
                 self.config.timeout,
                 self.config.settle_linger,
@@ -303,7 +306,10 @@ impl Core {
                 return self.run_direct(op, &write, now_ms).await;
             }
             Some(Err(e)) => Err(classify(e)),
-            None => Err(CallError::Down("the limiter's writer has stopped".into())),
+            // The writer stopped with the runtime it ran on. The write goes alone instead:
+            // settlements and releases are idempotent, so one the writer did send before it
+            // stopped is not counted twice.
+            None => return self.run_direct(op, &write, now_ms).await,
         };
         self.observe(op, started, &result, Some(now_ms));
         result

@@ -50,7 +50,8 @@ pub struct RedisLimiter {
 /// What background lease work shares with the limiter.
 pub(crate) struct Core {
     connector: Arc<Connector>,
-    /// Queues settlements and releases into pipelines; started on first use.
+    /// Queues settlements and releases into pipelines; started on first use, on the runtime of
+    /// that use.
     batcher: OnceLock<Batcher>,
     /// Live settlements and releases between start and answer, batched or not.
     writes_in_flight: std::sync::atomic::AtomicUsize,
@@ -60,7 +61,7 @@ pub(crate) struct Core {
     outage: Outage,
     metrics: Arc<dyn LimiterMetrics>,
     leases: LeaseTable,
-    /// The runtime the limiter was created in, which owns its connections and background work.
+    /// The runtime the limiter was created in, which runs its background work.
     runtime: tokio::runtime::Handle,
 }
 

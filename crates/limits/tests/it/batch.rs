@@ -105,6 +105,39 @@ async fn a_lone_settlement_waits_out_the_linger_then_goes_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_runs_where_it_was_first_used_and_its_end_loses_no_write() {
+    let server = RedisServer::start();
+    let (limiter, pipelines) = lingering(&server, Duration::from_millis(20));
+    let limiter = Arc::new(limiter);
+    let k = key("moved");
+    let all = admit_all(limiter.as_ref(), std::slice::from_ref(&k), 2).await;
+
+    // The first batched write comes from a runtime of its own, which then shuts down.
+    let (first, s) = (all[0].clone(), settlement(1, 1, 0, 0, 1));
+    let on_other = limiter.clone();
+    let outcome = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(on_other.settle(&first, &s, at(mins(1))))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(outcome.unwrap(), SettleOutcome::Settled);
+    assert_eq!(pipelines.counts(), (1, 1), "the writer sent the first one");
+
+    // The writer ended with that runtime: the next write goes alone, and is counted.
+    let s = settlement(1, 1, 0, 0, 1);
+    let outcome = limiter.settle(&all[1], &s, at(mins(1))).await.unwrap();
+    assert_eq!(outcome, SettleOutcome::Settled);
+    assert_eq!(pipelines.counts(), (1, 1), "no writer left to batch it");
+    assert_eq!(read_stream(&server.url(), "bsg:ledger").len(), 2);
+    let u = limiter.usage(&k, &limits(), at(mins(2))).await.unwrap();
+    assert_eq!(used(&u, FIVE_HOURS, Metric::Requests), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickle_of_settlements_shares_calls_within_the_linger() {
     let server = RedisServer::start();
     let (limiter, pipelines) = lingering(&server, Duration::from_millis(25));
