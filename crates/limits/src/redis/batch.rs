@@ -324,8 +324,8 @@ impl Core {
         match write {
             Batched::Script(inv) => self.run(op, inv, Some(now_ms)).await,
             Batched::Settle(call) => {
-                let inv = call.invocation(&self.script);
-                self.run(op, &inv, Some(now_ms)).await
+                let eval = call.lone(self.script.get_hash());
+                self.run_eval(op, &eval, Some(now_ms)).await
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use redis::{ErrorKind, RedisError, ScriptInvocation, ServerErrorKind};
+use redis::{Cmd, ErrorKind, RedisError, ScriptInvocation, ServerErrorKind};
 
 use crate::redis::Core;
 
@@ -57,6 +57,17 @@ impl Core {
         inv: &ScriptInvocation<'_>,
         now_ms: Option<u64>,
     ) -> Result<Vec<i64>, CallError> {
+        self.run_eval(op, &Cmd::invoke_script(inv), now_ms).await
+    }
+
+    /// Runs an `EVALSHA` of the script once, loading the script if Redis does not know it (a
+    /// fresh or flushed Redis); otherwise as [`Core::run`].
+    pub(crate) async fn run_eval(
+        &self,
+        op: &'static str,
+        eval: &Cmd,
+        now_ms: Option<u64>,
+    ) -> Result<Vec<i64>, CallError> {
         if let Some(now) = now_ms {
             if !self.outage.should_try(now) {
                 return Err(CallError::Down(
@@ -68,7 +79,13 @@ impl Core {
         let result = self
             .bounded(async {
                 let mut conn = self.connector.get().await?;
-                inv.invoke_async::<Vec<i64>>(&mut conn).await
+                match eval.query_async::<Vec<i64>>(&mut conn).await {
+                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                        self.script.load_async(&mut conn).await?;
+                        eval.query_async(&mut conn).await
+                    }
+                    answer => answer,
+                }
             })
             .await;
         self.observe(op, started, &result, now_ms);

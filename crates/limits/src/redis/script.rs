@@ -271,19 +271,27 @@ impl SettleCall {
         })
     }
 
-    /// The call of this settlement alone.
-    pub(crate) fn invocation<'a>(&self, script: &'a Script) -> ScriptInvocation<'a> {
-        let mut inv = script.prepare_invoke();
-        for key in &self.keys {
-            inv.key(key.as_str());
-        }
-        inv.arg("settle")
+    /// The call of this settlement alone: `EVALSHA` of the loaded script, written straight
+    /// into one command (a script invocation would copy every argument twice more).
+    pub(crate) fn lone(&self, script_hash: &str) -> Cmd {
+        let arg_count = 6 + self.keys.len() + self.item.args_iter().len();
+        let bytes = 64
+            + script_hash.len()
+            + self.window_prefix.len()
+            + self.keys.iter().map(String::len).sum::<usize>()
+            + self.item_args().map(<[u8]>::len).sum::<usize>();
+        let mut cmd = Cmd::with_capacity(arg_count, bytes);
+        cmd.arg("EVALSHA")
+            .arg(script_hash)
+            .arg(self.keys.len())
+            .arg(&self.keys[..])
+            .arg("settle")
             .arg(self.now_ms)
             .arg(self.window_prefix.as_str());
         for arg in self.item_args() {
-            inv.arg(arg);
+            cmd.arg(arg);
         }
-        inv
+        cmd
     }
 }
 

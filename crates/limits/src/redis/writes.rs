@@ -98,8 +98,8 @@ impl RedisLimiter {
                 .run_batched("settle", Batched::Settle(Arc::new(call)), tag, now_ms)
                 .await?
         } else {
-            let inv = call.invocation(&self.core.script);
-            self.core.run("settle", &inv, None).await?
+            let eval = call.lone(self.core.script.get_hash());
+            self.core.run_eval("settle", &eval, None).await?
         };
         match reply.first() {
             Some(1) => Ok(SettleOutcome::Settled),
