@@ -176,7 +176,15 @@ fn passthrough_path(prefix: &str, operation: Operation) -> String {
         Operation::ImageGenerations => "/images/generations",
         Operation::ListModels | Operation::GetModel | Operation::KeyUsage => "/models",
     };
-    format!("{prefix}{suffix}")
+    joined(prefix, suffix)
+}
+
+/// `prefix` then `rest`, in one allocation (`format!` costs several times more, per request).
+fn joined(prefix: &str, rest: &str) -> String {
+    let mut path = String::with_capacity(prefix.len() + rest.len());
+    path.push_str(prefix);
+    path.push_str(rest);
+    path
 }
 
 /// Upstream path of a translated call, under the provider's base URL: OpenAI base URLs already
@@ -186,5 +194,28 @@ fn translated_path(prefix: &str, upstream: Dialect, path: &str) -> String {
         Dialect::OpenAiChat | Dialect::OpenAiResponses => path.strip_prefix("/v1").unwrap_or(path),
         Dialect::Anthropic | Dialect::Gemini => path,
     };
-    format!("{prefix}{path}")
+    joined(prefix, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_paths_go_under_the_provider_prefix() {
+        assert_eq!(
+            passthrough_path("/openai/v1", Operation::ChatCompletions),
+            "/openai/v1/chat/completions"
+        );
+        assert_eq!(passthrough_path("", Operation::Messages), "/v1/messages");
+        // OpenAI base URLs end in the version already; the others do not.
+        assert_eq!(
+            translated_path("/v1", Dialect::OpenAiChat, "/v1/chat/completions"),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            translated_path("/gw", Dialect::Gemini, "/v1beta/models/m:generateContent"),
+            "/gw/v1beta/models/m:generateContent"
+        );
+    }
 }

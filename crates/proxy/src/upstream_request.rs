@@ -47,6 +47,9 @@ const TRANSLATION_KEPT: &[&str] = &["user-agent", "x-request-id", "traceparent",
 /// The API version sent to Anthropic when the client did not name one.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// What precedes an OpenAI provider's credential in its `authorization` header.
+const BEARER: &str = "Bearer ";
+
 /// The header that carries a provider's credential.
 fn credential_header(protocol: Protocol) -> &'static str {
     match protocol {
@@ -114,11 +117,14 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     }
     if let (Some(credential), Some(name)) = (&provider.credential, credential_name) {
         let secret = credential.expose();
-        let value = match provider.protocol {
-            Protocol::Openai => format!("Bearer {secret}"),
-            Protocol::Anthropic | Protocol::Gemini => secret.to_string(),
-        };
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+        // Built in one allocation that becomes the header value's own buffer.
+        let mut value = String::with_capacity(BEARER.len() + secret.len());
+        match provider.protocol {
+            Protocol::Openai => value.push_str(BEARER),
+            Protocol::Anthropic | Protocol::Gemini => {}
+        }
+        value.push_str(secret);
+        let mut value = HeaderValue::try_from(value).map_err(|_| {
             Error::explain(
                 ErrorType::InternalError,
                 "provider credential is not a valid header value",
