@@ -126,24 +126,17 @@ impl LimitArgs {
     }
 }
 
-/// The in-process backend's settings.
-fn memory_config(args: &LimitArgs) -> MemoryConfig {
-    MemoryConfig {
-        reservation_ttl: args.reservation_ttl,
-        // Nothing in the gateway reads an in-process ledger: keeping one would copy every
-        // request's record into memory (about 5 MB at the default capacity) for no one.
-        ledger_capacity: 0,
-        ..MemoryConfig::default()
-    }
-}
-
 /// The limiter, and for Redis the replay task to run in the background.
 pub fn build(
     args: &LimitArgs,
     metrics: Arc<dyn LimiterMetrics>,
 ) -> anyhow::Result<(Arc<dyn Limiter>, Option<Replayer>)> {
     let Some(url) = &args.redis_url else {
-        let memory = MemoryLimiter::new(memory_config(args)).with_metrics(metrics);
+        let memory = MemoryLimiter::new(MemoryConfig {
+            reservation_ttl: args.reservation_ttl,
+            ..MemoryConfig::default()
+        })
+        .with_metrics(metrics);
         return Ok((Arc::new(memory), None));
     };
     // The URL may carry a password: errors name the setting, never echo the value.
@@ -223,25 +216,5 @@ impl BackgroundService for Replayer {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        limits: LimitArgs,
-    }
-
-    #[test]
-    fn limits_kept_in_process_keep_no_ledger_nobody_reads() {
-        let cli = Cli::parse_from(["gateway", "--reservation-ttl", "90s"]);
-        let config = memory_config(&cli.limits);
-        assert_eq!(config.ledger_capacity, 0);
-        assert_eq!(config.reservation_ttl, Duration::from_secs(90));
     }
 }

@@ -4,7 +4,7 @@ mod markers;
 mod state;
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use crate::admission::{to_ms, Admission, AdmitRequest, Origin, Reservation, WindowUsage};
 use crate::error::LimitError;
-use crate::ledger::{LedgerRecord, Settlement};
+use crate::ledger::Settlement;
 use crate::limiter::{Limiter, SettleOutcome};
 use crate::limits::{KeyId, KeyLimits};
 use crate::metrics::{LimiterMetrics, NoMetrics};
@@ -31,8 +31,6 @@ pub struct MemoryConfig {
     pub reservation_ttl: Duration,
     /// How late a settlement may be replayed and still be recognised as a duplicate.
     pub replay_horizon: Duration,
-    /// Ledger records kept in memory (oldest dropped first); 0 keeps none.
-    pub ledger_capacity: usize,
 }
 
 impl Default for MemoryConfig {
@@ -40,7 +38,6 @@ impl Default for MemoryConfig {
         Self {
             reservation_ttl: Duration::from_secs(15 * 60),
             replay_horizon: Duration::from_secs(60 * 60),
-            ledger_capacity: 10_000,
         }
     }
 }
@@ -49,7 +46,6 @@ impl Default for MemoryConfig {
 pub struct MemoryLimiter {
     shards: Box<[Mutex<HashMap<KeyId, KeyState>>]>,
     config: MemoryConfig,
-    ledger: Mutex<VecDeque<LedgerRecord>>,
     metrics: Arc<dyn LimiterMetrics>,
     origin: Origin,
 }
@@ -64,7 +60,6 @@ impl MemoryLimiter {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             config,
-            ledger: Mutex::default(),
             metrics: Arc::new(NoMetrics),
             origin,
         }
@@ -74,11 +69,6 @@ impl MemoryLimiter {
     pub fn with_metrics(mut self, metrics: Arc<dyn LimiterMetrics>) -> Self {
         self.metrics = metrics;
         self
-    }
-
-    /// The ledger records kept so far, oldest first.
-    pub fn ledger(&self) -> Vec<LedgerRecord> {
-        lock(&self.ledger).iter().cloned().collect()
     }
 
     /// Requests of `key` in flight.
@@ -175,14 +165,8 @@ impl Limiter for MemoryLimiter {
                 marker_ttl_ms,
             })
         });
+        // The ledger is Redis's: in process there is no one to read it, so no record is kept.
         let outcome = if fresh {
-            if self.config.ledger_capacity > 0 {
-                let mut ledger = lock(&self.ledger);
-                if ledger.len() == self.config.ledger_capacity {
-                    ledger.pop_front();
-                }
-                ledger.push_back(LedgerRecord::new(reservation, settlement));
-            }
             SettleOutcome::Settled
         } else {
             SettleOutcome::Duplicate

@@ -78,7 +78,6 @@ impl RedisLimiter {
             MemoryConfig {
                 reservation_ttl: config.reservation_ttl,
                 replay_horizon: config.replay_horizon,
-                ledger_capacity: 0,
             },
             Origin::Shadow,
         );

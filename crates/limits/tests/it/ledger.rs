@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 
 use bytespike_limits::{
-    KeyLimits, LedgerRecord, Limiter, MemoryConfig, MemoryLimiter, RedisLimiter, Reservation,
-    SettleOutcome, Settlement,
+    KeyLimits, LedgerRecord, Limiter, RedisLimiter, Reservation, SettleOutcome, Settlement,
 };
 
 use crate::server::RedisServer;
@@ -67,11 +66,4 @@ async fn redis_ledger_holds_each_settlement_once() {
     let expected = settle_some(&limiter).await;
     assert_eq!(expected[1].reasoning_tokens, 7);
     assert_eq!(read_stream(&server.url(), "bsg:ledger"), expected);
-}
-
-#[tokio::test]
-async fn memory_ledger_holds_each_settlement_once() {
-    let limiter = MemoryLimiter::new(MemoryConfig::default());
-    let expected = settle_some(&limiter).await;
-    assert_eq!(limiter.ledger(), expected);
 }
