@@ -42,7 +42,7 @@ impl Settlement {
     }
 }
 
-/// A ledger field's value, as [`LedgerRecord::write_fields`] hands it out.
+/// A ledger field's value, as [`LedgerRecord::write_values`] hands it out.
 #[derive(Clone, Copy, Debug)]
 pub enum FieldValue<'a> {
     Text(&'a str),
@@ -123,26 +123,57 @@ impl LedgerRecord {
         fields
     }
 
-    /// Hands each stream field to `put`, in the documented order, without building strings:
-    /// the settlement path writes them straight into its Redis call.
+    /// Stream field names in their documented order. The Redis script holds them (see
+    /// `redis::script`), so a settlement sends only the values.
+    pub const FIELD_NAMES: [&'static str; 16] = [
+        "v",
+        "request_id",
+        "key",
+        "model",
+        "provider",
+        "client_protocol",
+        "upstream_protocol",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "cost_micros",
+        "status",
+        "started_at_ms",
+        "finished_at_ms",
+    ];
+
+    /// Hands each stream field to `put`, in the documented order, without building strings.
     pub fn write_fields(&self, mut put: impl FnMut(&'static str, FieldValue<'_>)) {
+        let mut names = Self::FIELD_NAMES.iter();
+        self.write_values(|value| {
+            if let Some(name) = names.next() {
+                put(name, value);
+            }
+        });
+    }
+
+    /// Hands each field's value to `put`, in the order of [`Self::FIELD_NAMES`]: the settlement
+    /// path writes them straight into its Redis call.
+    pub fn write_values(&self, mut put: impl FnMut(FieldValue<'_>)) {
         use FieldValue::{Number, Text};
-        put("v", Number(self.v.into()));
-        put("request_id", Text(&self.request_id));
-        put("key", Text(&self.key));
-        put("model", Text(&self.model));
-        put("provider", Text(&self.provider));
-        put("client_protocol", Text(&self.client_protocol));
-        put("upstream_protocol", Text(&self.upstream_protocol));
-        put("input_tokens", Number(self.input_tokens));
-        put("output_tokens", Number(self.output_tokens));
-        put("cache_read_tokens", Number(self.cache_read_tokens));
-        put("cache_write_tokens", Number(self.cache_write_tokens));
-        put("reasoning_tokens", Number(self.reasoning_tokens));
-        put("cost_micros", Number(self.cost_micros));
-        put("status", Number(self.status.into()));
-        put("started_at_ms", Number(self.started_at_ms));
-        put("finished_at_ms", Number(self.finished_at_ms));
+        put(Number(self.v.into()));
+        put(Text(&self.request_id));
+        put(Text(&self.key));
+        put(Text(&self.model));
+        put(Text(&self.provider));
+        put(Text(&self.client_protocol));
+        put(Text(&self.upstream_protocol));
+        put(Number(self.input_tokens));
+        put(Number(self.output_tokens));
+        put(Number(self.cache_read_tokens));
+        put(Number(self.cache_write_tokens));
+        put(Number(self.reasoning_tokens));
+        put(Number(self.cost_micros));
+        put(Number(self.status.into()));
+        put(Number(self.started_at_ms));
+        put(Number(self.finished_at_ms));
     }
 
     /// Parses a record back from stream fields (what a billing consumer does).
@@ -228,5 +259,9 @@ mod tests {
             .collect();
         assert_eq!(map.len(), 16);
         assert_eq!(LedgerRecord::from_fields(&map).unwrap(), record);
+        // The Redis script pairs the values it is sent with FIELD_NAMES, one for one.
+        let mut values = 0;
+        record.write_values(|_| values += 1);
+        assert_eq!(values, LedgerRecord::FIELD_NAMES.len());
     }
 }

@@ -308,11 +308,21 @@ local function sums(out, states)
   return out
 end
 
--- Counts one settlement, whose arguments are ARGV[base + 1 .. last]: [1] marker ttl, [2]
--- request id, [3] admit ms, [4..8] amounts, [9] ledger maxlen (0 none), [10] lease it was
--- carved from ('' none), [11] its estimate, [12] window count n, [12 + 1..n] window lengths,
--- then ledger field/value pairs. Window changes are staged; the caller flushes. Returns 1, or 0
--- when the request id was already settled.
+-- A settlement's arguments are ARGV[base + 1 .. last]: [1] marker ttl, [2] request id, [3]
+-- admit ms, [4..8] amounts, [9] ledger maxlen (0 none), [10] lease it was carved from ('' none),
+-- [11] its estimate, [12] window count n, [12 + 1..n] window lengths, then, with a ledger, the
+-- record's values in LEDGER_FIELDS order (the names are the script's: sending them with every
+-- settlement doubled its arguments). Values that do not pair up with the names are a caller's
+-- bug, refused before anything is written.
+local function check_item(base, last)
+  local values = last - (base + 12 + tonumber(ARGV[base + 12]))
+  if tonumber(ARGV[base + 9]) > 0 and values ~= #LEDGER_FIELDS then
+    error('a settlement carries ' .. values .. ' ledger values, not ' .. #LEDGER_FIELDS)
+  end
+end
+
+-- Counts one settlement (arguments as in check_item). Window changes are staged; the caller
+-- flushes. Returns 1, or 0 when the request id was already settled.
 local function settle_item(marker, base, last)
   local function arg(k)
     return ARGV[base + k]
@@ -355,9 +365,10 @@ local function settle_item(marker, base, last)
   end
   local maxlen = tonumber(arg(9))
   if maxlen > 0 then
-    local fields = {}
-    for i = base + 13 + n, last do
-      fields[#fields + 1] = ARGV[i]
+    local fields, first = {}, base + 12 + n
+    for i = 1, last - first do
+      fields[2 * i - 1] = LEDGER_FIELDS[i]
+      fields[2 * i] = ARGV[first + i]
     end
     redis.call('XADD', ledger_key, 'MAXLEN', '~', arg(9), '*', unpack(fields))
   end
@@ -469,6 +480,7 @@ elseif op == 'lease' then
   return sums({ 1, g, sl, tk, ex }, states)
 elseif op == 'settle' then
   -- ARGV[4..]: one settlement (see settle_item).
+  check_item(3, #ARGV)
   purge()
   local settled = settle_item(done_key, 3, #ARGV)
   flush()
@@ -477,9 +489,15 @@ elseif op == 'settle_many' then
   -- Settlements of one key sent together: ARGV[4] their count, then per settlement the number
   -- of its arguments and the arguments (see settle_item); KEYS[4 + i] is the marker of the
   -- i-th. Window changes of them all are staged and written once, a net delta per field.
+  local cursor = 5
+  for _ = 1, tonumber(ARGV[4]) do
+    local count = tonumber(ARGV[cursor])
+    check_item(cursor, cursor + count)
+    cursor = cursor + count + 1
+  end
   purge()
   local replies = {}
-  local cursor = 5
+  cursor = 5
   for i = 1, tonumber(ARGV[4]) do
     local count = tonumber(ARGV[cursor])
     replies[i] = settle_item(KEYS[4 + i], cursor, cursor + count)

@@ -11,9 +11,22 @@ use crate::limits::{KeyId, KeyLimits, Metric};
 use crate::memory::WindowSums;
 use crate::usage::Amounts;
 
-/// The one script every operation runs, loaded by SHA and reloaded on NOSCRIPT.
+/// The one script every operation runs, loaded by SHA and reloaded on NOSCRIPT. It opens
+/// with the ledger's field names, from the one list the Rust side reads records by.
 pub(crate) fn script() -> Script {
-    Script::new(include_str!("limiter.lua"))
+    Script::new(&script_source())
+}
+
+fn script_source() -> String {
+    let mut source = String::from("local LEDGER_FIELDS = {");
+    for name in LedgerRecord::FIELD_NAMES {
+        source.push_str(" '");
+        source.push_str(name);
+        source.push_str("',");
+    }
+    source.push_str(" }\n");
+    source.push_str(include_str!("limiter.lua"));
+    source
 }
 
 /// Where the ledger records go.
@@ -218,10 +231,10 @@ pub(crate) struct SettleCall {
 /// KEYS before the windows in a lone settlement; the marker is the third.
 const SETTLE_FIXED_KEYS: usize = 4;
 
-/// A settlement's own arguments with three windows and its ledger record (16 fields), and
+/// A settlement's own arguments with three windows and its ledger record's 16 values, and
 /// their usual size in bytes.
-const SETTLE_ITEM_ARGS_HINT: usize = 48;
-const SETTLE_ITEM_BYTES_HINT: usize = 512;
+const SETTLE_ITEM_ARGS_HINT: usize = 32;
+const SETTLE_ITEM_BYTES_HINT: usize = 320;
 
 impl SettleCall {
     pub(crate) fn new(names: &KeyNames, ledger: &LedgerStreams, a: &SettleArgs<'_>) -> Self {
@@ -246,8 +259,7 @@ impl SettleCall {
             .arg(a.windows_ms.len())
             .arg(a.windows_ms);
         if maxlen > 0 {
-            a.record.write_fields(|name, value| {
-                item.arg(name);
+            a.record.write_values(|value| {
                 match value {
                     FieldValue::Text(text) => item.arg(text),
                     FieldValue::Number(n) => item.arg(n),

@@ -22,8 +22,11 @@ pub fn read_stream(url: &str, stream: &str) -> Vec<LedgerRecord> {
     entries.into_iter().map(|(_, flat)| parse(flat)).collect()
 }
 
-/// Turns a flat field/value list into a record.
+/// Turns a flat field/value list into a record, checking that the fields come in their
+/// documented order.
 pub fn parse(flat: Vec<String>) -> LedgerRecord {
+    let names: Vec<&str> = flat.chunks(2).map(|kv| kv[0].as_str()).collect();
+    assert_eq!(names, LedgerRecord::FIELD_NAMES);
     let map: HashMap<String, String> = flat
         .chunks(2)
         .map(|kv| (kv[0].clone(), kv[1].clone()))
@@ -66,4 +69,76 @@ async fn redis_ledger_holds_each_settlement_once() {
     let expected = settle_some(&limiter).await;
     assert_eq!(expected[1].reasoning_tokens, 7);
     assert_eq!(read_stream(&server.url(), "bsg:ledger"), expected);
+}
+
+/// The script pairs the ledger values it is sent with its own field names; a settlement whose
+/// values do not pair up is refused before anything is written, alone or in a batch.
+#[test]
+fn a_settlement_with_unpaired_ledger_values_writes_nothing() {
+    let server = RedisServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    // Two names here; the settlements below carry three values.
+    let source = format!(
+        "local LEDGER_FIELDS = {{ 'a', 'b' }}\n{}",
+        include_str!("../../src/redis/limiter.lua")
+    );
+    let keys = [
+        "{t}:res",
+        "{t}:exp",
+        "{t}:done:r1",
+        "{t}:ledger",
+        "{t}:w:60000",
+    ];
+    // marker ttl, id, admit ms, five amounts, maxlen, lease, estimate, one window of 60 s.
+    let item = [
+        "1000", "r1", "0", "1", "1", "1", "0", "0", "100", "", "0", "1", "60000", "x", "y", "z",
+    ];
+    let lone: redis::RedisResult<redis::Value> = redis::cmd("EVAL")
+        .arg(&source)
+        .arg(keys.len())
+        .arg(&keys[..])
+        .arg("settle")
+        .arg(0)
+        .arg("{t}:w:")
+        .arg(&item[..])
+        .query(&mut con);
+    let message = lone.unwrap_err().to_string();
+    assert!(message.contains("3 ledger values, not 2"), "{message}");
+    let batch: redis::RedisResult<redis::Value> = redis::cmd("EVAL")
+        .arg(&source)
+        .arg(keys.len())
+        .arg(&keys[..])
+        .arg("settle_many")
+        .arg(0)
+        .arg("{t}:w:")
+        .arg(1)
+        .arg(item.len())
+        .arg(&item[..])
+        .query(&mut con);
+    assert!(batch.is_err());
+    let written: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).unwrap();
+    assert!(written.is_empty(), "{written:?}");
+    // The same settlement with two values is counted, which shows the refusal was the count's.
+    let mut paired = item.to_vec();
+    paired.pop();
+    let settled: Vec<i64> = redis::cmd("EVAL")
+        .arg(&source)
+        .arg(keys.len())
+        .arg(&keys[..])
+        .arg("settle")
+        .arg(0)
+        .arg("{t}:w:")
+        .arg(&paired[..])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(settled, [1]);
+    let stream: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg("{t}:ledger")
+        .arg("-")
+        .arg("+")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(stream.len(), 1);
+    assert_eq!(stream[0].1, ["a", "x", "b", "y"]);
 }
