@@ -148,6 +148,13 @@ impl Limiter for MemoryLimiter {
         settlement: &Settlement,
         now: SystemTime,
     ) -> Result<SettleOutcome, LimitError> {
+        if reservation.origin == Origin::Untracked {
+            // A key without limits counts nowhere in process and its caller settles each
+            // request once, so there is nothing to add to and no duplicate to catch; a marker
+            // per request would only cost a hash, a lock and a few bytes per key.
+            self.metrics.settled(SettleOutcome::Settled);
+            return Ok(SettleOutcome::Settled);
+        }
         let amounts = settlement
             .usage
             .amounts(reservation.cache_read_weight_permille);
@@ -197,5 +204,53 @@ impl Limiter for MemoryLimiter {
         }
         let sums = self.with_key(key, |s| s.usage(&limits, to_ms(now)));
         Ok(report(&limits, &sums))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::WindowLimit;
+
+    fn keys_held(limiter: &MemoryLimiter) -> usize {
+        limiter.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    async fn admit_and_settle(limiter: &MemoryLimiter, key: &KeyId, limits: &KeyLimits) {
+        let admission = limiter
+            .admit(AdmitRequest {
+                key,
+                limits,
+                request_id: "r1",
+                estimated_input_tokens: 10,
+                now: SystemTime::now(),
+            })
+            .await
+            .unwrap();
+        let Admission::Admitted { reservation, .. } = admission else {
+            panic!("rejected: {admission:?}");
+        };
+        let settled = limiter
+            .settle(&reservation, &Settlement::default(), SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!(settled, SettleOutcome::Settled);
+    }
+
+    #[tokio::test]
+    async fn a_key_without_limits_leaves_no_state_behind_its_settlement() {
+        let limiter = MemoryLimiter::new(MemoryConfig::default());
+        admit_and_settle(&limiter, &KeyId::new("team", "free"), &KeyLimits::default()).await;
+        assert_eq!(keys_held(&limiter), 0);
+        // A key with limits keeps its counts (and settled marker): the check above can see state.
+        let capped = KeyLimits {
+            windows: vec![WindowLimit {
+                requests: Some(10),
+                ..WindowLimit::new(Duration::from_secs(3600))
+            }],
+            ..KeyLimits::default()
+        };
+        admit_and_settle(&limiter, &KeyId::new("team", "capped"), &capped).await;
+        assert_eq!(keys_held(&limiter), 1);
     }
 }
