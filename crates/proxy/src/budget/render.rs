@@ -1,6 +1,7 @@
 //! Limits as callers see them: response headers in each vendor's convention, the 429 message,
 //! and the `/v1/usage` document.
 
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytespike_limits::{Metric, Rejection, WindowUsage};
@@ -72,16 +73,17 @@ pub fn headers(map: &mut HeaderMap, dialect: Dialect, windows: &[WindowUsage]) -
         };
         map.insert(reset_name, header_value(reset)?);
     }
-    let mut done: Vec<Duration> = Vec::with_capacity(4);
-    for length in windows
-        .iter()
-        .filter(|w| w.limit.is_some())
-        .map(|w| w.window)
-    {
-        if done.contains(&length) {
+    let capped = |w: &&WindowUsage| w.limit.is_some();
+    for (i, length) in windows.iter().enumerate().filter(|(_, w)| capped(w)) {
+        let length = length.window;
+        // One header per window length, at its first capped metric.
+        if windows[..i]
+            .iter()
+            .filter(capped)
+            .any(|w| w.window == length)
+        {
             continue;
         }
-        done.push(length);
         let mut value = String::with_capacity(128);
         let same_window = || windows.iter().filter(move |w| w.window == length);
         for w in same_window() {
@@ -98,14 +100,35 @@ pub fn headers(map: &mut HeaderMap, dialect: Dialect, windows: &[WindowUsage]) -
             value.push_str("reset=");
             rfc3339::push_seconds(&mut value, reset);
         }
-        let mut name = String::with_capacity(32);
-        name.push_str("x-bytespike-ratelimit-");
-        push_window_label(&mut name, length);
-        let name = HeaderName::try_from(name)
-            .or_err(InvalidHTTPHeader, "window label is not a header name")?;
-        map.insert(name, header_value(value)?);
+        map.insert(window_header_name(length)?, header_value(value)?);
     }
     Ok(())
+}
+
+/// Window header names kept at most: keys share a handful of window lengths, and a config that
+/// keeps inventing new ones must not grow the process without bound.
+const KEPT_WINDOW_NAMES: usize = 64;
+
+/// `x-bytespike-ratelimit-<window>`. Each name is built and parsed once per window length and
+/// process rather than on every response: the parse and its allocation cost about as much as
+/// the rest of the header.
+fn window_header_name(length: Duration) -> Result<HeaderName> {
+    static NAMES: RwLock<Vec<(Duration, HeaderName)>> = RwLock::new(Vec::new());
+    let kept = NAMES.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, name)) = kept.iter().find(|(l, _)| *l == length) {
+        return Ok(name.clone());
+    }
+    drop(kept);
+    let mut text = String::with_capacity(32);
+    text.push_str("x-bytespike-ratelimit-");
+    push_window_label(&mut text, length);
+    let name = HeaderName::try_from(text)
+        .or_err(InvalidHTTPHeader, "window label is not a header name")?;
+    let mut kept = NAMES.write().unwrap_or_else(PoisonError::into_inner);
+    if kept.len() < KEPT_WINDOW_NAMES && !kept.iter().any(|(l, _)| *l == length) {
+        kept.push((length, name.clone()));
+    }
+    Ok(name)
 }
 
 /// Takes the text's own buffer as the value rather than copying it.
@@ -391,6 +414,20 @@ mod tests {
         let reset = openai["x-ratelimit-reset-requests"].to_str().unwrap();
         assert!(reset == "24h0m0s" || reset.starts_with("23h59m"), "{reset}");
         assert!(openai.contains_key("x-bytespike-ratelimit-5h"));
+    }
+
+    #[test]
+    fn window_header_names_stay_right_past_the_kept_ones() {
+        // More distinct lengths than are kept, each asked for twice: kept or not, every name
+        // is its own window's.
+        for round in 0..2 {
+            for minutes in 1..=(KEPT_WINDOW_NAMES as u64 + 6) {
+                let length = Duration::from_secs(minutes * 61);
+                let name = window_header_name(length).unwrap();
+                let wanted = format!("x-bytespike-ratelimit-{}", window_label(length));
+                assert_eq!(name.as_str(), wanted, "round {round}");
+            }
+        }
     }
 
     #[test]
