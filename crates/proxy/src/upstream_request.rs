@@ -2,6 +2,8 @@
 //! client's, and nothing the vendor should not see.
 
 use bytespike_config::resources::Protocol;
+use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::RequestHeader;
@@ -50,22 +52,37 @@ const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// What precedes an OpenAI provider's credential in its `authorization` header.
 const BEARER: &str = "Bearer ";
 
+const ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
+
 /// The header that carries a provider's credential.
-fn credential_header(protocol: Protocol) -> &'static str {
+fn credential_header(protocol: Protocol) -> HeaderName {
     match protocol {
-        Protocol::Anthropic => "x-api-key",
-        Protocol::Openai => "authorization",
-        Protocol::Gemini => "x-goog-api-key",
+        Protocol::Anthropic => HeaderName::from_static("x-api-key"),
+        Protocol::Openai => AUTHORIZATION,
+        Protocol::Gemini => HeaderName::from_static("x-goog-api-key"),
     }
 }
 
 /// Rewrites the client's request header into the upstream one.
+///
+/// The work is done on the header's plain parts. Pingora's request header keeps a second map
+/// with each name's original case, and every insert or removal through it parses the name and
+/// touches both maps; header names are case-insensitive and vendors read them so, and the
+/// gateway sends names in lower case (as HTTP/2 must anyway).
 pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     let target = ctx
         .target
         .as_ref()
         .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target chosen"))?;
     let provider = &target.provider;
+    let uri = ctx
+        .upstream_path
+        .parse()
+        .map_err(|_| Error::explain(ErrorType::InternalError, "invalid upstream path"))?;
+    let empty = RequestHeader::from(http::Request::new(()).into_parts().0);
+    let mut parts: Parts = std::mem::replace(upstream, empty).into();
+    parts.uri = uri;
+    let headers = &mut parts.headers;
     // One pass over the headers the client sent (a handful) rather than one lookup per name
     // that must not be forwarded (two dozen, each a hash and a probe).
     let translated = matches!(ctx.handling, Some(Handling::Translated { .. }));
@@ -74,15 +91,14 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
         .as_ref()
         .map(|_| credential_header(provider.protocol));
     // Headers set below replace the client's values outright; removing them first would
-    // cost a removal from both of Pingora's header maps for nothing.
+    // cost a removal for nothing.
     let replaced = |name: &str| {
         matches!(
             name,
             "host" | "content-length" | "content-type" | "accept-encoding"
-        ) || credential_name == Some(name)
+        ) || credential_name.as_ref().map(HeaderName::as_str) == Some(name)
     };
-    let unwanted: Vec<HeaderName> = upstream
-        .headers
+    let unwanted: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
             let name = name.as_str();
@@ -93,27 +109,34 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
         .cloned()
         .collect();
     for name in &unwanted {
-        upstream.remove_header(name);
+        headers.remove(name);
     }
-    let uri = ctx
-        .upstream_path
-        .parse()
-        .map_err(|_| Error::explain(ErrorType::InternalError, "invalid upstream path"))?;
-    upstream.set_uri(uri);
-    upstream.insert_header("host", provider.base_url.authority.as_str())?;
-    upstream.insert_header("content-length", HeaderValue::from(ctx.upstream_body.len()))?;
-    upstream.insert_header("content-type", "application/json")?;
-    upstream.insert_header("accept-encoding", "identity")?;
-    for (name, value) in &ctx.upstream_headers {
-        upstream.insert_header(*name, value.as_str())?;
+    headers.insert(
+        HOST,
+        header_value(&provider.base_url.authority, "provider host")?,
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(ctx.upstream_body.len()));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    let added = ctx
+        .upstream_headers
+        .iter()
+        .map(|(n, v)| (*n, v, "translated request header"));
+    let configured = provider
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v, "provider header"));
+    for (name, value, what) in added.chain(configured) {
+        let name = HeaderName::try_from(name).map_err(|_| {
+            Error::explain(ErrorType::InternalError, format!("{what} name is invalid"))
+        })?;
+        headers.insert(name, header_value(value, what)?);
     }
-    for (name, value) in &provider.headers {
-        upstream.insert_header(name.clone(), value.as_str())?;
-    }
-    if provider.protocol == Protocol::Anthropic
-        && upstream.headers.get("anthropic-version").is_none()
-    {
-        upstream.insert_header("anthropic-version", ANTHROPIC_VERSION)?;
+    if provider.protocol == Protocol::Anthropic && !headers.contains_key(ANTHROPIC_VERSION_HEADER) {
+        headers.insert(
+            ANTHROPIC_VERSION_HEADER,
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
     }
     if let (Some(credential), Some(name)) = (&provider.credential, credential_name) {
         let secret = credential.expose();
@@ -132,7 +155,118 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
         })?;
         // Sensitive values print as "Sensitive" in any debug log of the header.
         value.set_sensitive(true);
-        upstream.insert_header(name, value)?;
+        headers.insert(name, value);
     }
+    *upstream = RequestHeader::from(parts);
     Ok(())
+}
+
+/// A header value from configured or translated text; `what` names it in the error, never
+/// the value itself.
+fn header_value(text: &str, what: &'static str) -> Result<HeaderValue> {
+    HeaderValue::from_str(text).map_err(|_| {
+        Error::explain(
+            ErrorType::InternalError,
+            format!("{what} is not a valid header value"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytespike_config::resources::Redacted;
+    use bytespike_config::snapshot::{BaseUrl, ProviderEntry, Target};
+
+    use super::*;
+
+    fn ctx_for(protocol: Protocol, url: &str) -> RequestCtx {
+        let provider = ProviderEntry {
+            namespace: "llm".into(),
+            name: "vendor".into(),
+            protocol,
+            base_url: BaseUrl::parse(url).unwrap(),
+            credential: Some(Redacted::new("sk-provider")),
+            timeouts: Default::default(),
+            pool: Default::default(),
+            headers: vec![("x-org-tag".into(), "blue".into())],
+            http2: false,
+        };
+        let mut ctx = RequestCtx::new();
+        ctx.target = Some(Target {
+            provider: Arc::new(provider),
+            model: "m".into(),
+            priority: 0,
+            weight: 1,
+        });
+        ctx.upstream_path = "/v1/chat/completions?x=1".into();
+        ctx.upstream_body = bytes::Bytes::from_static(b"{\"model\":\"m\"}");
+        ctx
+    }
+
+    fn client_request() -> RequestHeader {
+        let mut req = RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
+        for (name, value) in [
+            ("Authorization", "Bearer bsk-client"),
+            ("X-Api-Key", "bsk-client"),
+            ("User-Agent", "OpenAI/Python 2.1"),
+            ("Accept-Encoding", "gzip"),
+            ("Connection", "keep-alive"),
+            ("OpenAI-Organization", "org-1"),
+            ("Content-Length", "999"),
+            ("Host", "gateway.local"),
+            ("X-Custom", "kept"),
+        ] {
+            req.append_header(name, value).unwrap();
+        }
+        req
+    }
+
+    fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+        req.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn the_upstream_header_carries_the_provider_not_the_client() {
+        let ctx = ctx_for(Protocol::Openai, "https://api.vendor.test:8443/v1");
+        let mut req = client_request();
+        run(&mut req, &ctx).unwrap();
+        assert_eq!(req.uri.to_string(), "/v1/chat/completions?x=1");
+        assert_eq!(header(&req, "authorization"), Some("Bearer sk-provider"));
+        assert_eq!(header(&req, "host"), Some("api.vendor.test:8443"));
+        assert_eq!(header(&req, "content-length"), Some("13"));
+        assert_eq!(header(&req, "content-type"), Some("application/json"));
+        assert_eq!(header(&req, "accept-encoding"), Some("identity"));
+        assert_eq!(header(&req, "x-org-tag"), Some("blue"));
+        assert_eq!(header(&req, "user-agent"), Some("OpenAI/Python 2.1"));
+        assert_eq!(header(&req, "x-custom"), Some("kept"));
+        for gone in ["x-api-key", "connection", "openai-organization"] {
+            assert_eq!(header(&req, gone), None, "{gone}");
+        }
+        // One value per replaced header: the client's are not left beside the gateway's.
+        assert_eq!(req.headers.get_all("authorization").iter().count(), 1);
+        assert_eq!(req.headers.get_all("host").iter().count(), 1);
+        let mut wire = bytes::BytesMut::new();
+        req.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8(wire.to_vec()).unwrap();
+        assert!(!wire.contains("bsk-client"), "{wire}");
+    }
+
+    #[test]
+    fn an_anthropic_upstream_gets_its_key_header_and_a_version() {
+        let ctx = ctx_for(Protocol::Anthropic, "https://api.vendor.test");
+        let mut req = client_request();
+        run(&mut req, &ctx).unwrap();
+        assert_eq!(header(&req, "x-api-key"), Some("sk-provider"));
+        assert_eq!(header(&req, "authorization"), None);
+        assert_eq!(header(&req, "anthropic-version"), Some(ANTHROPIC_VERSION));
+        assert_eq!(header(&req, "host"), Some("api.vendor.test"));
+        // A version the client named is kept.
+        let mut req = client_request();
+        req.append_header("anthropic-version", "2024-01-01")
+            .unwrap();
+        run(&mut req, &ctx).unwrap();
+        assert_eq!(header(&req, "anthropic-version"), Some("2024-01-01"));
+    }
 }
