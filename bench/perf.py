@@ -44,7 +44,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PROXY_CPU = "0"  # the proxy under test
-LOAD_CPU = "1"  # load client, upstream and (at nice 19) Redis
+LOAD_CPU = "1"  # load client, upstream and (as an idle-class task) Redis
 PACE_US = 5000
 BENCH_VENV = REPO / ".venv-bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -315,10 +315,12 @@ class Services:
                                                 text=True).stderr.strip()
 
         rport = free_port()
-        # In a deployment Redis runs on machines of its own. Here it shares the load core, at
-        # the lowest priority: it runs when the load client and the upstream leave the core
-        # idle, instead of delaying the requests of every target while it settles G+R's.
-        r = self.spawn("redis", ["nice", "-n", "19", "redis-server", "--port", str(rport),
+        # In a deployment Redis runs on machines of its own. Here it shares the load core as an
+        # idle-class task (SCHED_IDLE): it runs when the load client and the upstream leave the
+        # core idle and yields the moment either wakes, instead of delaying the requests of
+        # every target while it settles G+R's. At nice 19 a waking client could still wait
+        # for Redis to finish its slice, which showed in G+R's p99.
+        r = self.spawn("redis", ["chrt", "--idle", "0", "redis-server", "--port", str(rport),
                                  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                        LOAD_CPU)
         wait_until(lambda: tcp_open(rport), 20, "redis-server", r)
