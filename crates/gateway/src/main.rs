@@ -83,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         cache_read_weight_permille,
         client_body_timeout: cli.client_body_timeout,
         json_access_log: cli.log_format == "json",
+        on_idle: Some(allocator::release_thread_cache),
     };
     let drain = drain::Drain {
         ready: ready.clone(),
