@@ -4,7 +4,8 @@
 //! thread, so glibc's malloc took ~20% of the proxy's instructions (callgrind, W1 load) and kept
 //! a burst's memory in its arenas long after the burst. jemalloc's thread caches serve those
 //! sizes without locks or coalescing (~11% fewer instructions per request), and its decay
-//! returns pages once a burst of streams has closed.
+//! returns pages once a burst of streams has closed, including what a worker's thread cache
+//! held, once the worker hands it back ([`release_thread_cache`]).
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
