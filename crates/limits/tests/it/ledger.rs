@@ -71,6 +71,31 @@ async fn redis_ledger_holds_each_settlement_once() {
     assert_eq!(read_stream(&server.url(), "bsg:ledger"), expected);
 }
 
+/// Runs the script (`source`) for `op` on one key's fixed names and a 60 s window at time 0.
+fn eval(
+    con: &mut redis::Connection,
+    source: &str,
+    op: &str,
+    args: &[&str],
+) -> redis::RedisResult<redis::Value> {
+    let keys = [
+        "{t}:res",
+        "{t}:exp",
+        "{t}:done:r1",
+        "{t}:ledger",
+        "{t}:w:60000",
+    ];
+    redis::cmd("EVAL")
+        .arg(source)
+        .arg(keys.len())
+        .arg(&keys[..])
+        .arg(op)
+        .arg(0)
+        .arg("{t}:w:")
+        .arg(args)
+        .query(con)
+}
+
 /// The script pairs the ledger values it is sent with its own field names; a settlement whose
 /// values do not pair up is refused before anything is written, alone or in a batch.
 #[test]
@@ -83,56 +108,22 @@ fn a_settlement_with_unpaired_ledger_values_writes_nothing() {
         "local LEDGER_FIELDS = {{ 'a', 'b' }}\n{}",
         include_str!("../../src/redis/limiter.lua")
     );
-    let keys = [
-        "{t}:res",
-        "{t}:exp",
-        "{t}:done:r1",
-        "{t}:ledger",
-        "{t}:w:60000",
-    ];
     // marker ttl, id, admit ms, five amounts, maxlen, lease, estimate, one window of 60 s.
     let item = [
         "1000", "r1", "0", "1", "1", "1", "0", "0", "100", "", "0", "1", "60000", "x", "y", "z",
     ];
-    let lone: redis::RedisResult<redis::Value> = redis::cmd("EVAL")
-        .arg(&source)
-        .arg(keys.len())
-        .arg(&keys[..])
-        .arg("settle")
-        .arg(0)
-        .arg("{t}:w:")
-        .arg(&item[..])
-        .query(&mut con);
-    let message = lone.unwrap_err().to_string();
+    let message = eval(&mut con, &source, "settle", &item)
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("3 ledger values, not 2"), "{message}");
-    let batch: redis::RedisResult<redis::Value> = redis::cmd("EVAL")
-        .arg(&source)
-        .arg(keys.len())
-        .arg(&keys[..])
-        .arg("settle_many")
-        .arg(0)
-        .arg("{t}:w:")
-        .arg(1)
-        .arg(item.len())
-        .arg(&item[..])
-        .query(&mut con);
-    assert!(batch.is_err());
+    let count = item.len().to_string();
+    let batch: Vec<&str> = ["1", count.as_str()].into_iter().chain(item).collect();
+    assert!(eval(&mut con, &source, "settle_many", &batch).is_err());
     let written: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).unwrap();
     assert!(written.is_empty(), "{written:?}");
     // The same settlement with two values is counted, which shows the refusal was the count's.
-    let mut paired = item.to_vec();
-    paired.pop();
-    let settled: Vec<i64> = redis::cmd("EVAL")
-        .arg(&source)
-        .arg(keys.len())
-        .arg(&keys[..])
-        .arg("settle")
-        .arg(0)
-        .arg("{t}:w:")
-        .arg(&paired[..])
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(settled, [1]);
+    let settled = eval(&mut con, &source, "settle", &item[..item.len() - 1]).unwrap();
+    assert_eq!(redis::from_redis_value::<Vec<i64>>(settled).unwrap(), [1]);
     let stream: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
         .arg("{t}:ledger")
         .arg("-")
