@@ -58,9 +58,9 @@ pub struct ProxySettings {
     pub client_body_timeout: std::time::Duration,
     /// Access-log lines as JSON objects (else through the text logger).
     pub json_access_log: bool,
-    /// Run on a worker thread when the last request in flight has finished there, at most
-    /// once a second per thread: the gateway hands the thread's allocator cache back, which
-    /// an idle thread would otherwise keep until the next burst.
+    /// Run when the gateway has no request left in flight, on the worker thread that finished
+    /// the last one, at most once a second per thread: the gateway hands that thread's
+    /// allocator cache back, which an idle thread would otherwise keep until the next burst.
     pub on_idle: Option<fn()>,
 }
 
