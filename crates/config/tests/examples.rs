@@ -87,6 +87,14 @@ fn production_file_builds_every_object() {
         anthropic.headers,
         [("anthropic-version".into(), "2023-06-01".into())]
     );
+    // The same, parsed for the wire once: the credential in Anthropic's header, kept secret.
+    let (name, value) = anthropic.wire.credential.as_ref().unwrap();
+    assert_eq!(
+        (name.as_str(), value.to_str().unwrap()),
+        ("x-api-key", "sk-ant-prod-xyz")
+    );
+    assert!(value.is_sensitive());
+    assert_eq!(anthropic.wire.extra[0].1, "2023-06-01");
     let proxy = snapshot
         .providers()
         .iter()

@@ -98,6 +98,13 @@ mod tests {
             pool: Default::default(),
             headers: Vec::new(),
             http2: false,
+            wire: bytespike_config::snapshot::WireHeaders::new(
+                bytespike_config::resources::Protocol::Anthropic,
+                &BaseUrl::parse("http://127.0.0.1:1").unwrap(),
+                None,
+                &[],
+            )
+            .unwrap(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! client's, and nothing the vendor should not see.
 
 use bytespike_config::resources::Protocol;
-use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 use pingora_error::{Error, ErrorType, Result};
@@ -49,19 +49,7 @@ const TRANSLATION_KEPT: &[&str] = &["user-agent", "x-request-id", "traceparent",
 /// The API version sent to Anthropic when the client did not name one.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// What precedes an OpenAI provider's credential in its `authorization` header.
-const BEARER: &str = "Bearer ";
-
 const ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
-
-/// The header that carries a provider's credential.
-fn credential_header(protocol: Protocol) -> HeaderName {
-    match protocol {
-        Protocol::Anthropic => HeaderName::from_static("x-api-key"),
-        Protocol::Openai => AUTHORIZATION,
-        Protocol::Gemini => HeaderName::from_static("x-goog-api-key"),
-    }
-}
 
 /// Rewrites the client's request header into the upstream one.
 ///
@@ -86,17 +74,15 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     // One pass over the headers the client sent (a handful) rather than one lookup per name
     // that must not be forwarded (two dozen, each a hash and a probe).
     let translated = matches!(ctx.handling, Some(Handling::Translated { .. }));
-    let credential_name = provider
-        .credential
-        .as_ref()
-        .map(|_| credential_header(provider.protocol));
+    let wire = &provider.wire;
+    let credential_name = wire.credential.as_ref().map(|(name, _)| name.as_str());
     // Headers set below replace the client's values outright; removing them first would
     // cost a removal for nothing.
     let replaced = |name: &str| {
         matches!(
             name,
             "host" | "content-length" | "content-type" | "accept-encoding"
-        ) || credential_name.as_ref().map(HeaderName::as_str) == Some(name)
+        ) || credential_name == Some(name)
     };
     let unwanted: Vec<HeaderName> = headers
         .keys()
@@ -111,26 +97,23 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     for name in &unwanted {
         headers.remove(name);
     }
-    headers.insert(
-        HOST,
-        header_value(&provider.base_url.authority, "provider host")?,
-    );
+    // The provider's own headers were parsed when the config was compiled: each goes in as a
+    // shared reference, not a copy.
+    headers.insert(HOST, wire.host.clone());
     headers.insert(CONTENT_LENGTH, HeaderValue::from(ctx.upstream_body.len()));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-    let added = ctx
-        .upstream_headers
-        .iter()
-        .map(|(n, v)| (*n, v, "translated request header"));
-    let configured = provider
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v, "provider header"));
-    for (name, value, what) in added.chain(configured) {
-        let name = HeaderName::try_from(name).map_err(|_| {
-            Error::explain(ErrorType::InternalError, format!("{what} name is invalid"))
+    for (name, value) in &ctx.upstream_headers {
+        let name = HeaderName::try_from(*name).map_err(|_| {
+            Error::explain(ErrorType::InternalError, "translated request header name")
         })?;
-        headers.insert(name, header_value(value, what)?);
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Error::explain(ErrorType::InternalError, "translated request header value")
+        })?;
+        headers.insert(name, value);
+    }
+    for (name, value) in &wire.extra {
+        headers.insert(name.clone(), value.clone());
     }
     if provider.protocol == Protocol::Anthropic && !headers.contains_key(ANTHROPIC_VERSION_HEADER) {
         headers.insert(
@@ -138,38 +121,11 @@ pub fn run(upstream: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
             HeaderValue::from_static(ANTHROPIC_VERSION),
         );
     }
-    if let (Some(credential), Some(name)) = (&provider.credential, credential_name) {
-        let secret = credential.expose();
-        // Built in one allocation that becomes the header value's own buffer.
-        let mut value = String::with_capacity(BEARER.len() + secret.len());
-        match provider.protocol {
-            Protocol::Openai => value.push_str(BEARER),
-            Protocol::Anthropic | Protocol::Gemini => {}
-        }
-        value.push_str(secret);
-        let mut value = HeaderValue::try_from(value).map_err(|_| {
-            Error::explain(
-                ErrorType::InternalError,
-                "provider credential is not a valid header value",
-            )
-        })?;
-        // Sensitive values print as "Sensitive" in any debug log of the header.
-        value.set_sensitive(true);
-        headers.insert(name, value);
+    if let Some((name, value)) = &wire.credential {
+        headers.insert(name.clone(), value.clone());
     }
     *upstream = RequestHeader::from(parts);
     Ok(())
-}
-
-/// A header value from configured or translated text; `what` names it in the error, never
-/// the value itself.
-fn header_value(text: &str, what: &'static str) -> Result<HeaderValue> {
-    HeaderValue::from_str(text).map_err(|_| {
-        Error::explain(
-            ErrorType::InternalError,
-            format!("{what} is not a valid header value"),
-        )
-    })
 }
 
 #[cfg(test)]
@@ -177,21 +133,26 @@ mod tests {
     use std::sync::Arc;
 
     use bytespike_config::resources::Redacted;
-    use bytespike_config::snapshot::{BaseUrl, ProviderEntry, Target};
+    use bytespike_config::snapshot::{BaseUrl, ProviderEntry, Target, WireHeaders};
 
     use super::*;
 
     fn ctx_for(protocol: Protocol, url: &str) -> RequestCtx {
+        let base_url = BaseUrl::parse(url).unwrap();
+        let credential = Redacted::new("sk-provider");
+        let headers = vec![("x-org-tag".to_string(), "blue".to_string())];
+        let wire = WireHeaders::new(protocol, &base_url, Some(&credential), &headers).unwrap();
         let provider = ProviderEntry {
             namespace: "llm".into(),
             name: "vendor".into(),
             protocol,
-            base_url: BaseUrl::parse(url).unwrap(),
-            credential: Some(Redacted::new("sk-provider")),
+            base_url,
+            credential: Some(credential),
             timeouts: Default::default(),
             pool: Default::default(),
-            headers: vec![("x-org-tag".into(), "blue".into())],
+            headers,
             http2: false,
+            wire,
         };
         let mut ctx = RequestCtx::new();
         ctx.target = Some(Target {

@@ -20,7 +20,7 @@ use crate::resources::{Kind, Resources};
 
 pub use group::{GroupEntry, ModelEntry, Pricing, Target};
 pub use key::{KeyEntry, Limit};
-pub use provider::{BaseUrl, Pool, ProviderEntry, Timeouts};
+pub use provider::{BaseUrl, Pool, ProviderEntry, Timeouts, WireHeaders};
 pub use route::{ModelListing, Route};
 
 /// Everything valid from one set of resources, compiled for lookups; share it behind an `Arc`.

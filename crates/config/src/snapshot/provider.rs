@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use http::{HeaderName, HeaderValue};
 use k8s_openapi::api::core::v1::Secret;
 
 use super::build::{secret_field_error, FieldError, SecretIndex};
@@ -29,6 +30,67 @@ pub struct ProviderEntry {
     pub headers: Vec<(String, String)>,
     /// Whether to speak HTTP/2 upstream.
     pub http2: bool,
+    /// The headers above, the host and the credential as they go on the wire.
+    pub wire: WireHeaders,
+}
+
+/// A provider's own upstream headers, parsed once when the config is compiled: every request
+/// sends them, and parsing names and values per request cost a copy and a validation each.
+#[derive(Debug, Clone)]
+pub struct WireHeaders {
+    /// `host`: the base URL's authority.
+    pub host: HeaderValue,
+    /// The header carrying the credential in the protocol's convention, with its value
+    /// (marked sensitive: a debug print of it shows no secret).
+    pub credential: Option<(HeaderName, HeaderValue)>,
+    /// The extra headers.
+    pub extra: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// What precedes an OpenAI provider's credential in its `authorization` header.
+const BEARER: &str = "Bearer ";
+
+impl WireHeaders {
+    /// Parses the wire form of a provider's headers.
+    pub fn new(
+        protocol: Protocol,
+        base_url: &BaseUrl,
+        credential: Option<&Redacted>,
+        headers: &[(String, String)],
+    ) -> Result<WireHeaders, String> {
+        let host = HeaderValue::from_str(&base_url.authority)
+            .map_err(|_| format!("{:?} is not a valid host header", base_url.authority))?;
+        let credential = match credential {
+            None => None,
+            Some(secret) => {
+                let (name, prefix) = match protocol {
+                    Protocol::Openai => (http::header::AUTHORIZATION, BEARER),
+                    Protocol::Anthropic => (HeaderName::from_static("x-api-key"), ""),
+                    Protocol::Gemini => (HeaderName::from_static("x-goog-api-key"), ""),
+                };
+                let mut value = HeaderValue::try_from(format!("{prefix}{}", secret.expose()))
+                    // Never the value itself: it is a secret.
+                    .map_err(|_| "the credential cannot be sent in an HTTP header".to_string())?;
+                value.set_sensitive(true);
+                Some((name, value))
+            }
+        };
+        let extra = headers
+            .iter()
+            .map(|(name, value)| {
+                let name = HeaderName::try_from(name.as_str())
+                    .map_err(|_| format!("{name:?} is not a valid header name"))?;
+                let value = HeaderValue::from_str(value)
+                    .map_err(|_| format!("the value of {name} is not a valid header value"))?;
+                Ok((name, value))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(WireHeaders {
+            host,
+            credential,
+            extra,
+        })
+    }
 }
 
 /// The parts of a provider's base URL.
@@ -290,6 +352,8 @@ pub(crate) fn compile(
         }
         headers.push((lower, value.trim().to_owned()));
     }
+    let wire = WireHeaders::new(spec.protocol, &base_url, credential.as_ref(), &headers)
+        .map_err(|reason| FieldError::new("spec", reason))?;
     Ok(ProviderEntry {
         namespace: namespace.to_owned(),
         name: name.to_owned(),
@@ -300,6 +364,7 @@ pub(crate) fn compile(
         pool,
         headers,
         http2: spec.http2,
+        wire,
     })
 }
 
