@@ -253,6 +253,15 @@ async fn read_body(
             format!("request body is over the gateway's limit of {max} bytes"),
         )
     };
+    let stalled = || {
+        GatewayError::new(
+            ErrorKind::RequestTimeout,
+            format!(
+                "the request body stopped arriving for {}s",
+                idle.as_secs_f32()
+            ),
+        )
+    };
     let declared = session
         .get_header("content-length")
         .and_then(|v| v.to_str().ok())
@@ -260,30 +269,77 @@ async fn read_body(
     if declared.is_some_and(|len| len > max) {
         return Err(too_large());
     }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(16 * 1024));
-    loop {
-        let read = tokio::time::timeout(idle, session.read_request_body())
-            .await
-            .map_err(|_| {
-                GatewayError::new(
-                    ErrorKind::RequestTimeout,
-                    format!(
-                        "the request body stopped arriving for {}s",
-                        idle.as_secs_f32()
-                    ),
-                )
-            })?;
-        let chunk = read.map_err(|e| {
-            GatewayError::new(
-                ErrorKind::InvalidRequest,
-                format!("could not read the request body: {}", e.etype().as_str()),
-            )
-        })?;
-        let Some(chunk) = chunk else { break };
-        if body.len() + chunk.len() > max {
-            return Err(too_large());
+    // An HTTP/1 session times each body read with Pingora's own timer, which costs nothing
+    // unless the read has to wait; an HTTP/2 session has no read timeout, so its reads get a
+    // timer of their own.
+    let previous = session.get_read_timeout();
+    session.set_read_timeout(Some(idle));
+    let session_times_reads = session.get_read_timeout() == Some(idle);
+    let read = read_chunks(session, max, idle, session_times_reads, declared).await;
+    session.set_read_timeout(previous);
+    match read {
+        Ok(body) => Ok(body),
+        Err(ChunksError::TooLarge) => Err(too_large()),
+        Err(ChunksError::Stalled) => Err(stalled()),
+        Err(ChunksError::Read(e)) if *e.etype() == pingora_error::ErrorType::ReadTimedout => {
+            Err(stalled())
         }
-        body.extend_from_slice(&chunk);
+        Err(ChunksError::Read(e)) => Err(GatewayError::new(
+            ErrorKind::InvalidRequest,
+            format!("could not read the request body: {}", e.etype().as_str()),
+        )),
     }
-    Ok(body.freeze())
+}
+
+enum ChunksError {
+    TooLarge,
+    Stalled,
+    Read(Box<pingora_error::Error>),
+}
+
+/// The body's chunks joined. A body that arrives as one chunk (the common small request) is
+/// that chunk itself, not a copy of it.
+async fn read_chunks(
+    session: &mut Session,
+    max: usize,
+    idle: Duration,
+    session_times_reads: bool,
+    declared: Option<usize>,
+) -> Result<Bytes, ChunksError> {
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    loop {
+        let read = if session_times_reads {
+            session.read_request_body().await
+        } else {
+            tokio::time::timeout(idle, session.read_request_body())
+                .await
+                .map_err(|_| ChunksError::Stalled)?
+        };
+        let Some(chunk) = read.map_err(ChunksError::Read)? else {
+            break;
+        };
+        let so_far =
+            first.as_ref().map_or(0, Bytes::len) + joined.as_ref().map_or(0, BytesMut::len);
+        if so_far + chunk.len() > max {
+            return Err(ChunksError::TooLarge);
+        }
+        match (&mut joined, first.take()) {
+            (Some(joined), _) => joined.extend_from_slice(&chunk),
+            (None, None) => first = Some(chunk),
+            (None, Some(earlier)) => {
+                let capacity = declared
+                    .unwrap_or(16 * 1024)
+                    .max(earlier.len() + chunk.len());
+                let mut buffer = BytesMut::with_capacity(capacity);
+                buffer.extend_from_slice(&earlier);
+                buffer.extend_from_slice(&chunk);
+                joined = Some(buffer);
+            }
+        }
+    }
+    Ok(match joined {
+        Some(joined) => joined.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }
