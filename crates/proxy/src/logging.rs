@@ -5,6 +5,7 @@ use pingora_error::Error;
 use pingora_proxy::Session;
 use std::time::Instant;
 
+use crate::access_log::access_key;
 use crate::context::{Handling, RequestCtx};
 use crate::metrics::status_class;
 use crate::target::upstream_dialect;
@@ -212,30 +213,36 @@ impl AccessLine<'_> {
         use access_log::Field::{Bool, Str, F64, U64};
         let u = self.usage;
         access_log::write(&[
-            ("request_id", Str(self.request_id)),
-            ("key", Str(self.key)),
-            ("method", Str(self.method)),
-            ("path", Str(self.path)),
-            ("client_protocol", Str(self.client_protocol)),
-            ("upstream_protocol", Str(self.upstream_protocol)),
-            ("route", Str(self.route)),
-            ("requested_model", Str(self.requested_model)),
-            ("model", Str(self.model)),
-            ("upstream_model", Str(self.upstream_model)),
-            ("provider", Str(self.provider)),
-            ("status", U64(self.status.into())),
-            ("upstream_status", U64(self.upstream_status.into())),
-            ("error", Str(self.error)),
-            ("stream", Bool(self.stream)),
-            ("failovers", U64(self.failovers.into())),
-            ("duration_ms", F64(self.duration_ms)),
-            ("ttfb_ms", F64(self.ttfb_ms)),
-            ("input_tokens", U64(u.input_tokens)),
-            ("output_tokens", U64(u.output_tokens)),
-            ("cache_read_tokens", U64(u.cache_read_tokens)),
-            ("cache_write_tokens", U64(u.cache_write_tokens)),
-            ("reasoning_tokens", U64(u.reasoning_tokens)),
-            ("cost_usd", F64(self.cost_usd)),
+            (access_key!("request_id"), Str(self.request_id)),
+            (access_key!("key"), Str(self.key)),
+            (access_key!("method"), Str(self.method)),
+            (access_key!("path"), Str(self.path)),
+            (access_key!("client_protocol"), Str(self.client_protocol)),
+            (
+                access_key!("upstream_protocol"),
+                Str(self.upstream_protocol),
+            ),
+            (access_key!("route"), Str(self.route)),
+            (access_key!("requested_model"), Str(self.requested_model)),
+            (access_key!("model"), Str(self.model)),
+            (access_key!("upstream_model"), Str(self.upstream_model)),
+            (access_key!("provider"), Str(self.provider)),
+            (access_key!("status"), U64(self.status.into())),
+            (
+                access_key!("upstream_status"),
+                U64(self.upstream_status.into()),
+            ),
+            (access_key!("error"), Str(self.error)),
+            (access_key!("stream"), Bool(self.stream)),
+            (access_key!("failovers"), U64(self.failovers.into())),
+            (access_key!("duration_ms"), F64(self.duration_ms)),
+            (access_key!("ttfb_ms"), F64(self.ttfb_ms)),
+            (access_key!("input_tokens"), U64(u.input_tokens)),
+            (access_key!("output_tokens"), U64(u.output_tokens)),
+            (access_key!("cache_read_tokens"), U64(u.cache_read_tokens)),
+            (access_key!("cache_write_tokens"), U64(u.cache_write_tokens)),
+            (access_key!("reasoning_tokens"), U64(u.reasoning_tokens)),
+            (access_key!("cost_usd"), F64(self.cost_usd)),
         ]);
     }
 
