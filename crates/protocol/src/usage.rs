@@ -163,7 +163,11 @@ pub struct UsageScanner {
     state: State,
     carry: Vec<u8>,
     stitch: Vec<u8>,
+    /// An object's bytes from earlier chunks, while it is being captured across chunks.
     captured: Vec<u8>,
+    /// Where, in the chunk being fed, the object being captured opened: an object that opens
+    /// and closes within one chunk (the common case) is parsed where it lies, not copied.
+    opened_at: Option<usize>,
     usage: Usage,
     found: bool,
     objects_begun: u32,
@@ -190,6 +194,7 @@ impl UsageScanner {
             // Needed only when a key straddles two chunks: allocated then.
             stitch: Vec::new(),
             captured: Vec::new(),
+            opened_at: None,
             usage: Usage::default(),
             found: false,
             objects_begun: 0,
@@ -226,6 +231,10 @@ impl UsageScanner {
             } else if !searching {
                 floor = floor.max(pos.min(chunk.len()));
             }
+        }
+        if let Some(at) = self.opened_at.take() {
+            // An object whose brace was this chunk's last byte: capturing goes on in the next.
+            self.captured.extend_from_slice(&chunk[at..]);
         }
         if matches!(self.state, State::Searching) {
             // Keep the unconsumed tail so a key split across chunks is still found.
@@ -282,7 +291,7 @@ impl UsageScanner {
                     b'{' if *colon => {
                         self.objects_begun = self.objects_begun.wrapping_add(1);
                         self.captured.clear();
-                        self.captured.push(b'{');
+                        self.opened_at = Some(pos);
                         self.state = State::Capturing {
                             depth: 1,
                             in_string: false,
@@ -302,8 +311,8 @@ impl UsageScanner {
         pos
     }
 
-    /// Copies the usage object's bytes from `chunk[pos..]` up to its closing brace (or the
-    /// chunk's end), in one copy rather than byte by byte; returns where scanning continues.
+    /// Scans the usage object's bytes from `chunk[pos..]` up to its closing brace (or the
+    /// chunk's end) and parses it once closed; returns where scanning continues.
     fn capture(&mut self, chunk: &[u8], pos: usize) -> usize {
         let State::Capturing {
             depth,
@@ -313,7 +322,10 @@ impl UsageScanner {
         else {
             return pos;
         };
-        let room = MAX_CAPTURE + 1 - self.captured.len().min(MAX_CAPTURE + 1);
+        // The object opened in this chunk (at `opened`) or in an earlier one (kept in `captured`).
+        let opened = self.opened_at.take();
+        let so_far = opened.map_or(self.captured.len(), |at| pos - at);
+        let room = MAX_CAPTURE + 1 - so_far.min(MAX_CAPTURE + 1);
         let mut end = pos;
         let mut closed = false;
         while end < chunk.len() && end - pos < room {
@@ -341,18 +353,29 @@ impl UsageScanner {
                 }
             }
         }
-        self.captured.extend_from_slice(&chunk[pos..end]);
+        let kept_from = opened.unwrap_or(pos);
         if closed {
-            self.finish_capture();
             self.state = State::Searching;
-        } else if self.captured.len() > MAX_CAPTURE {
-            self.state = State::Searching;
+            if opened.is_some() {
+                self.finish_capture(&chunk[kept_from..end]);
+            } else {
+                let mut captured = std::mem::take(&mut self.captured);
+                captured.extend_from_slice(&chunk[kept_from..end]);
+                self.finish_capture(&captured);
+                captured.clear();
+                self.captured = captured;
+            }
+        } else {
+            self.captured.extend_from_slice(&chunk[kept_from..end]);
+            if self.captured.len() > MAX_CAPTURE {
+                self.state = State::Searching;
+            }
         }
         end
     }
 
-    fn finish_capture(&mut self) {
-        if let Ok(raw) = serde_json::from_slice::<RawUsage>(&self.captured) {
+    fn finish_capture(&mut self, object: &[u8]) {
+        if let Ok(raw) = serde_json::from_slice::<RawUsage>(object) {
             if !self.merge {
                 self.usage = Usage::default();
             }
