@@ -42,14 +42,12 @@ impl RequestEnvelope {
     /// Parses and validates `body`, reading only what routing needs.
     pub fn parse(body: &[u8]) -> Result<RequestEnvelope, RequestError> {
         // JSON must be UTF-8, and skipped values are not checked by the parser: check it all
-        // here, so invalid bytes never reach an upstream.
-        if let Err(e) = std::str::from_utf8(body) {
-            return Err(RequestError::Malformed(format!(
-                "invalid UTF-8 at byte {}",
-                e.valid_up_to()
-            )));
-        }
-        let mut de = serde_json::Deserializer::from_slice(body);
+        // here, so invalid bytes never reach an upstream. Parsing the checked text as a `str`
+        // spares the parser checking each string again.
+        let text = std::str::from_utf8(body).map_err(|e| {
+            RequestError::Malformed(format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+        })?;
+        let mut de = serde_json::Deserializer::from_str(text);
         let fields = de
             .deserialize_map(TopLevel)
             .map_err(|e| RequestError::Malformed(e.to_string()))?;
@@ -239,10 +237,21 @@ mod tests {
             RequestEnvelope::parse(br#"{"model":"a","model":"b"}"#),
             Err(RequestError::DuplicateModel)
         );
-        assert!(matches!(
-            RequestEnvelope::parse(b"\xff\xfe"),
-            Err(RequestError::Malformed(_))
-        ));
+        // Invalid UTF-8 anywhere, in the model or in a value the parser skips, is refused.
+        for body in [
+            &b"\xff\xfe"[..],
+            b"{\"model\":\"m\xff\"}",
+            b"{\"model\":\"m\",\"messages\":[{\"content\":\"\xc3(\"}]}",
+            b"{\"model\":\"m\",\"\xed\xa0\x80\":1}",
+        ] {
+            assert!(
+                matches!(
+                    RequestEnvelope::parse(body),
+                    Err(RequestError::Malformed(_))
+                ),
+                "{body:?}"
+            );
+        }
     }
 
     #[test]
