@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use super::lookup::DigestMap;
 use super::{Counts, Snapshot, Tally};
 use crate::error::Invalid;
 use crate::resources::{Kind, Resources, SecretKeyRef, SecretValueError, DEFAULT_NAMESPACE};
@@ -191,7 +192,7 @@ pub(crate) fn build(resources: &Resources, now: SystemTime) -> (Snapshot, Vec<In
     for (digest, entry) in &compiled {
         owners.entry(*digest).or_default().push(entry.id.clone());
     }
-    let mut keys = HashMap::with_capacity(compiled.len());
+    let mut keys = DigestMap::with_capacity_and_hasher(compiled.len(), Default::default());
     for (digest, entry) in compiled {
         let sharing = &owners[&digest];
         if sharing.len() > 1 {

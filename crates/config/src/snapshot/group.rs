@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::build::FieldError;
 use super::key::{compile_limits, Limit};
+use super::lookup::NameMap;
 use super::provider::ProviderEntry;
 use crate::money::{cost_of, parse_usd};
 use crate::resources::{PricingSpec, RoutingGroupSpec};
@@ -22,7 +23,7 @@ pub struct GroupEntry {
     /// Limits inherited by bound keys that declare none.
     pub limits: Vec<Limit>,
     /// Model index and whether the name is an alias, by id and alias.
-    pub(crate) names: HashMap<String, (usize, bool)>,
+    pub(crate) names: NameMap<(usize, bool)>,
 }
 
 impl GroupEntry {
@@ -94,7 +95,7 @@ pub(crate) fn compile(
     spec: &RoutingGroupSpec,
     provider: &dyn Fn(&str) -> Result<Arc<ProviderEntry>, String>,
 ) -> Result<GroupEntry, FieldError> {
-    let mut names: HashMap<String, (usize, bool)> = HashMap::new();
+    let mut names: NameMap<(usize, bool)> = NameMap::default();
     let mut first_use: HashMap<String, String> = HashMap::new();
     let mut models = Vec::with_capacity(spec.models.len());
     for (m, model) in spec.models.iter().enumerate() {

@@ -3,12 +3,13 @@
 mod build;
 mod group;
 mod key;
+mod lookup;
 mod provider;
 mod route;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -27,7 +28,7 @@ pub use route::{ModelListing, Route};
 pub struct Snapshot {
     generation: u64,
     built_at: SystemTime,
-    keys: HashMap<[u8; 32], Arc<KeyEntry>>,
+    keys: lookup::DigestMap<Arc<KeyEntry>>,
     providers: Vec<Arc<ProviderEntry>>,
     groups: Vec<Arc<GroupEntry>>,
     known_models: HashSet<String>,
@@ -93,7 +94,7 @@ impl Snapshot {
         Snapshot {
             generation: 0,
             built_at: SystemTime::UNIX_EPOCH,
-            keys: HashMap::new(),
+            keys: lookup::DigestMap::default(),
             providers: Vec::new(),
             groups: Vec::new(),
             known_models: HashSet::new(),
