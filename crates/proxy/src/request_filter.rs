@@ -277,22 +277,19 @@ async fn read_body(
     let session_times_reads = session.get_read_timeout() == Some(idle);
     let read = read_chunks(session, max, idle, session_times_reads, declared).await;
     session.set_read_timeout(previous);
-    match read {
-        Ok(body) => Ok(body),
-        Err(ChunksError::TooLarge) => Err(too_large()),
-        Err(ChunksError::Stalled) => Err(stalled()),
-        Err(ChunksError::Read(e)) if *e.etype() == pingora_error::ErrorType::ReadTimedout => {
-            Err(stalled())
-        }
-        Err(ChunksError::Read(e)) => Err(GatewayError::new(
+    read.map_err(|e| match e {
+        ChunksError::TooLarge => too_large(),
+        ChunksError::Stalled => stalled(),
+        ChunksError::Read(e) => GatewayError::new(
             ErrorKind::InvalidRequest,
             format!("could not read the request body: {}", e.etype().as_str()),
-        )),
-    }
+        ),
+    })
 }
 
 enum ChunksError {
     TooLarge,
+    /// No byte for the idle timeout, whichever timer saw it.
     Stalled,
     Read(Box<pingora_error::Error>),
 }
@@ -306,7 +303,8 @@ async fn read_chunks(
     session_times_reads: bool,
     declared: Option<usize>,
 ) -> Result<Bytes, ChunksError> {
-    let mut first: Option<Bytes> = None;
+    // The body while it is one chunk; `joined` once a second chunk came.
+    let mut body = Bytes::new();
     let mut joined: Option<BytesMut> = None;
     loop {
         let read = if session_times_reads {
@@ -316,30 +314,29 @@ async fn read_chunks(
                 .await
                 .map_err(|_| ChunksError::Stalled)?
         };
-        let Some(chunk) = read.map_err(ChunksError::Read)? else {
-            break;
+        let chunk = match read {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) if *e.etype() == pingora_error::ErrorType::ReadTimedout => {
+                return Err(ChunksError::Stalled)
+            }
+            Err(e) => return Err(ChunksError::Read(e)),
         };
-        let so_far =
-            first.as_ref().map_or(0, Bytes::len) + joined.as_ref().map_or(0, BytesMut::len);
+        let so_far = joined.as_ref().map_or(body.len(), BytesMut::len);
         if so_far + chunk.len() > max {
             return Err(ChunksError::TooLarge);
         }
-        match (&mut joined, first.take()) {
-            (Some(joined), _) => joined.extend_from_slice(&chunk),
-            (None, None) => first = Some(chunk),
-            (None, Some(earlier)) => {
-                let capacity = declared
-                    .unwrap_or(16 * 1024)
-                    .max(earlier.len() + chunk.len());
+        match &mut joined {
+            Some(buffer) => buffer.extend_from_slice(&chunk),
+            None if body.is_empty() => body = chunk,
+            None => {
+                let capacity = declared.unwrap_or(16 * 1024).max(so_far + chunk.len());
                 let mut buffer = BytesMut::with_capacity(capacity);
-                buffer.extend_from_slice(&earlier);
+                buffer.extend_from_slice(&body);
                 buffer.extend_from_slice(&chunk);
                 joined = Some(buffer);
             }
         }
     }
-    Ok(match joined {
-        Some(joined) => joined.freeze(),
-        None => first.unwrap_or_default(),
-    })
+    Ok(joined.map_or(body, BytesMut::freeze))
 }
