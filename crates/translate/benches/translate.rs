@@ -68,11 +68,42 @@ const OPENAI_CLIENT_BODY: &[u8] = br#"{"model":"bench-chat","max_tokens":64,"str
 /// The W2 answer: a small OpenAI chat.completion with usage.
 const UPSTREAM_BODY: &[u8] = br#"{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench-chat","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21},"system_fingerprint":"fp_bench"}"#;
 
+/// An agent's conversation as coding assistants send it: `turns` rounds of a user question,
+/// an assistant tool call and its result, each turn's content given as blocks.
+fn agent_conversation(turns: usize) -> Vec<u8> {
+    let mut messages = Vec::new();
+    for i in 0..turns {
+        messages.push(serde_json::json!({"role": "user", "content": [
+            {"type": "text", "text": format!("Step {i}: read the next file and summarise it.")}
+        ]}));
+        messages.push(serde_json::json!({"role": "assistant", "content": [
+            {"type": "text", "text": "Reading it."},
+            {"type": "tool_use", "id": format!("toolu_{i}"), "name": "read_file",
+             "input": {"path": format!("src/module_{i}.rs")}}
+        ]}));
+        messages.push(serde_json::json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": format!("toolu_{i}"),
+             "content": [{"type": "text", "text": "fn main() { println!(\"hello\"); }"}]}
+        ]}));
+    }
+    let body = serde_json::json!({
+        "model": "bench-chat", "max_tokens": 1024, "system": "You are a coding agent.",
+        "tools": [{"name": "read_file", "description": "Reads a file.",
+                   "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}],
+        "messages": messages,
+    });
+    serde_json::to_vec(&body).expect("a JSON value serialises")
+}
+
 fn whole_bodies(c: &mut Criterion) {
     let mut group = c.benchmark_group("body");
     let (client, upstream) = (Dialect::Anthropic, Dialect::OpenAiChat);
     group.bench_function("request_anthropic_to_openai_chat", |b| {
         b.iter(|| translate_request(client, upstream, black_box(CLIENT_BODY), "bench-chat"))
+    });
+    let conversation = agent_conversation(20);
+    group.bench_function("request_anthropic_to_openai_chat_60_messages", |b| {
+        b.iter(|| translate_request(client, upstream, black_box(&conversation), "bench-chat"))
     });
     group.bench_function("request_openai_chat_to_anthropic", |b| {
         b.iter(|| {

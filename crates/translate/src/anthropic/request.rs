@@ -2,7 +2,7 @@
 
 use crate::error::TranslateError;
 use crate::field::{
-    self, as_obj, at, join, opt_array, opt_bool, opt_f64, opt_obj, opt_str, opt_u64, req_str, Obj,
+    self, as_obj, opt_array, opt_bool, opt_f64, opt_obj, opt_str, opt_u64, req_str, Obj, Path,
 };
 use crate::ir::{
     Effort, ImageSource, Message, OutputFormat, Part, Request, Role, SystemBlock, Thinking, Tool,
@@ -30,11 +30,12 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
             cache: None,
         }),
         Some(Value::Array(blocks)) => {
+            let system = Path::ROOT.key("system");
             for (i, b) in blocks.iter().enumerate() {
-                let path = at("system", i);
-                let b = as_obj(b, &path)?;
+                let path = system.index(i);
+                let b = as_obj(b, path)?;
                 req.system.push(SystemBlock {
-                    text: req_str(b, "text", &path)?.to_string(),
+                    text: req_str(b, "text", path)?.to_string(),
                     cache: field::get(b, "cache_control").cloned(),
                 });
             }
@@ -48,34 +49,36 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
     }
     let messages = opt_array(&obj, "messages", "")?
         .ok_or_else(|| TranslateError::invalid("messages", "is required"))?;
+    let messages_path = Path::ROOT.key("messages");
     for (i, m) in messages.iter().enumerate() {
-        let path = at("messages", i);
-        let m = as_obj(m, &path)?;
-        let role = match req_str(m, "role", &path)? {
+        let path = messages_path.index(i);
+        let m = as_obj(m, path)?;
+        let role = match req_str(m, "role", path)? {
             "user" => Role::User,
             "assistant" => Role::Assistant,
             "system" => Role::System,
             other => {
                 return Err(TranslateError::invalid(
-                    join(&path, "role"),
+                    path.key("role"),
                     format!("unknown role {other:?}"),
                 ))
             }
         };
-        let content = decode_content(m.get("content"), &join(&path, "content"))?;
+        let content = decode_content(m.get("content"), path.key("content"))?;
         req.messages.push(Message { role, content });
     }
     if let Some(tools) = opt_array(&obj, "tools", "")? {
+        let tools_path = Path::ROOT.key("tools");
         for (i, t) in tools.iter().enumerate() {
-            let path = at("tools", i);
-            let t = as_obj(t, &path)?;
+            let path = tools_path.index(i);
+            let t = as_obj(t, path)?;
             // Server tools (web search, code execution, ...) run at Anthropic only.
-            if opt_str(t, "type", &path)?.is_some_and(|ty| ty != "custom") {
+            if opt_str(t, "type", path)?.is_some_and(|ty| ty != "custom") {
                 continue;
             }
             req.tools.push(Tool {
-                name: req_str(t, "name", &path)?.to_string(),
-                description: opt_str(t, "description", &path)?.map(str::to_string),
+                name: req_str(t, "name", path)?.to_string(),
+                description: opt_str(t, "description", path)?.map(str::to_string),
                 schema: field::get(t, "input_schema")
                     .cloned()
                     .unwrap_or_else(|| json!({"type": "object"})),
@@ -103,7 +106,7 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
     if let Some(stops) = opt_array(&obj, "stop_sequences", "")? {
         for (i, s) in stops.iter().enumerate() {
             let s = s.as_str().ok_or_else(|| {
-                TranslateError::invalid(at("stop_sequences", i), "must be a string")
+                TranslateError::invalid(format!("stop_sequences[{i}]"), "must be a string")
             })?;
             req.stop.push(s.to_string());
         }
@@ -137,11 +140,12 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
         None => field::get(&obj, "output_format").map(|f| (f, "output_format")),
     };
     if let Some((f, path)) = format {
+        let path = Path::Text(path);
         let f = as_obj(f, path)?;
         if req_str(f, "type", path)? == "json_schema" {
             let schema = field::get(f, "schema")
                 .cloned()
-                .ok_or_else(|| TranslateError::invalid(join(path, "schema"), "is required"))?;
+                .ok_or_else(|| TranslateError::invalid(path.key("schema"), "is required"))?;
             req.output = Some(OutputFormat::JsonSchema {
                 name: None,
                 schema,
@@ -155,15 +159,15 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
     Ok(req)
 }
 
-fn decode_content(content: Option<&Value>, path: &str) -> Result<Vec<Part>, TranslateError> {
+fn decode_content(content: Option<&Value>, path: Path<'_>) -> Result<Vec<Part>, TranslateError> {
     match content {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![Part::text(s.clone())]),
         Some(Value::Array(blocks)) => {
             let mut parts = Vec::with_capacity(blocks.len());
             for (i, b) in blocks.iter().enumerate() {
-                let path = at(path, i);
-                if let Some(part) = decode_block(as_obj(b, &path)?, &path)? {
+                let path = path.index(i);
+                if let Some(part) = decode_block(as_obj(b, path)?, path)? {
                     parts.push(part);
                 }
             }
@@ -177,27 +181,27 @@ fn decode_content(content: Option<&Value>, path: &str) -> Result<Vec<Part>, Tran
 }
 
 /// One content block; `None` for block types that have no meaning at another vendor.
-fn decode_block(b: &Obj, path: &str) -> Result<Option<Part>, TranslateError> {
+fn decode_block(b: &Obj, path: Path<'_>) -> Result<Option<Part>, TranslateError> {
     Ok(Some(match req_str(b, "type", path)? {
         "text" => Part::Text {
             text: req_str(b, "text", path)?.to_string(),
             cache: field::get(b, "cache_control").cloned(),
         },
         "image" => {
-            let src_path = join(path, "source");
+            let src_path = path.key("source");
             let src = opt_obj(b, "source", path)?
-                .ok_or_else(|| TranslateError::invalid(&src_path, "is required"))?;
-            Part::Image(match req_str(src, "type", &src_path)? {
+                .ok_or_else(|| TranslateError::invalid(src_path, "is required"))?;
+            Part::Image(match req_str(src, "type", src_path)? {
                 "base64" => ImageSource::Base64 {
-                    media_type: req_str(src, "media_type", &src_path)?.to_string(),
-                    data: req_str(src, "data", &src_path)?.to_string(),
+                    media_type: req_str(src, "media_type", src_path)?.to_string(),
+                    data: req_str(src, "data", src_path)?.to_string(),
                 },
                 "url" => ImageSource::Url {
-                    url: req_str(src, "url", &src_path)?.to_string(),
+                    url: req_str(src, "url", src_path)?.to_string(),
                 },
                 other => {
                     return Err(TranslateError::invalid(
-                        join(&src_path, "type"),
+                        src_path.key("type"),
                         format!("unsupported image source {other:?}"),
                     ))
                 }
@@ -210,7 +214,7 @@ fn decode_block(b: &Obj, path: &str) -> Result<Option<Part>, TranslateError> {
         },
         "tool_result" => Part::ToolResult {
             tool_use_id: req_str(b, "tool_use_id", path)?.to_string(),
-            content: decode_content(b.get("content"), &join(path, "content"))?,
+            content: decode_content(b.get("content"), path.key("content"))?,
             is_error: opt_bool(b, "is_error", path)?.unwrap_or(false),
         },
         "thinking" => Part::Thinking {

@@ -2,7 +2,7 @@
 
 use crate::error::TranslateError;
 use crate::field::{
-    self, as_obj, at, join, opt_array, opt_bool, opt_f64, opt_obj, opt_str, opt_u64, req_str, Obj,
+    self, as_obj, opt_array, opt_bool, opt_f64, opt_obj, opt_str, opt_u64, req_str, Obj, Path,
 };
 use crate::ir::{
     Effort, ImageSource, Message, OutputFormat, Part, Request, Role, SystemBlock, Thinking, Tool,
@@ -43,9 +43,9 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
         Some(Value::String(s)) => req.stop.push(s.clone()),
         Some(Value::Array(a)) => {
             for (i, s) in a.iter().enumerate() {
-                let s = s
-                    .as_str()
-                    .ok_or_else(|| TranslateError::invalid(at("stop", i), "must be a string"))?;
+                let s = s.as_str().ok_or_else(|| {
+                    TranslateError::invalid(format!("stop[{i}]"), "must be a string")
+                })?;
                 req.stop.push(s.to_string());
             }
         }
@@ -83,18 +83,19 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
         };
     }
     if let Some(tools) = opt_array(&obj, "tools", "")? {
+        let tools_path = Path::ROOT.key("tools");
         for (i, t) in tools.iter().enumerate() {
-            let path = at("tools", i);
-            let t = as_obj(t, &path)?;
-            if opt_str(t, "type", &path)?.is_some_and(|ty| ty != "function") {
+            let path = tools_path.index(i);
+            let t = as_obj(t, path)?;
+            if opt_str(t, "type", path)?.is_some_and(|ty| ty != "function") {
                 continue;
             }
-            let fpath = join(&path, "function");
-            let f = opt_obj(t, "function", &path)?
-                .ok_or_else(|| TranslateError::invalid(&fpath, "is required"))?;
+            let fpath = path.key("function");
+            let f = opt_obj(t, "function", path)?
+                .ok_or_else(|| TranslateError::invalid(fpath, "is required"))?;
             req.tools.push(Tool {
-                name: req_str(f, "name", &fpath)?.to_string(),
-                description: opt_str(f, "description", &fpath)?.map(str::to_string),
+                name: req_str(f, "name", fpath)?.to_string(),
+                description: opt_str(f, "description", fpath)?.map(str::to_string),
                 schema: field::get(f, "parameters")
                     .cloned()
                     .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
@@ -131,18 +132,19 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
     };
     let messages = opt_array(&obj, "messages", "")?
         .ok_or_else(|| TranslateError::invalid("messages", "is required"))?;
+    let messages_path = Path::ROOT.key("messages");
     for (i, m) in messages.iter().enumerate() {
-        let path = at("messages", i);
-        decode_message(as_obj(m, &path)?, &path, &mut req)?;
+        let path = messages_path.index(i);
+        decode_message(as_obj(m, path)?, path, &mut req)?;
     }
     Ok(req)
 }
 
-fn decode_message(m: &Obj, path: &str, req: &mut Request) -> Result<(), TranslateError> {
-    let content_path = join(path, "content");
+fn decode_message(m: &Obj, path: Path<'_>, req: &mut Request) -> Result<(), TranslateError> {
+    let content_path = path.key("content");
     match req_str(m, "role", path)? {
         "system" | "developer" => {
-            let parts = decode_content(m.get("content"), &content_path)?;
+            let parts = decode_content(m.get("content"), content_path)?;
             // Instructions before the first turn are the system prompt; later ones stay in place.
             if req.messages.is_empty() {
                 for p in parts {
@@ -158,7 +160,7 @@ fn decode_message(m: &Obj, path: &str, req: &mut Request) -> Result<(), Translat
             }
         }
         "user" => {
-            let content = decode_content(m.get("content"), &content_path)?;
+            let content = decode_content(m.get("content"), content_path)?;
             req.messages.push(Message {
                 role: Role::User,
                 content,
@@ -189,21 +191,22 @@ fn decode_message(m: &Obj, path: &str, req: &mut Request) -> Result<(), Translat
                     signature: None,
                 });
             }
-            content.extend(decode_content(m.get("content"), &content_path)?);
+            content.extend(decode_content(m.get("content"), content_path)?);
             if let Some(r) = opt_str(m, "refusal", path)?.filter(|r| !r.is_empty()) {
                 content.push(Part::text(r));
             }
             if let Some(calls) = opt_array(m, "tool_calls", path)? {
+                let calls_path = path.key("tool_calls");
                 for (j, c) in calls.iter().enumerate() {
-                    let cpath = at(&join(path, "tool_calls"), j);
-                    let c = as_obj(c, &cpath)?;
-                    let fpath = join(&cpath, "function");
-                    let f = opt_obj(c, "function", &cpath)?
-                        .ok_or_else(|| TranslateError::invalid(&fpath, "is required"))?;
-                    let args = opt_str(f, "arguments", &fpath)?.unwrap_or("");
+                    let cpath = calls_path.index(j);
+                    let c = as_obj(c, cpath)?;
+                    let fpath = cpath.key("function");
+                    let f = opt_obj(c, "function", cpath)?
+                        .ok_or_else(|| TranslateError::invalid(fpath, "is required"))?;
+                    let args = opt_str(f, "arguments", fpath)?.unwrap_or("");
                     content.push(Part::ToolUse {
-                        id: req_str(c, "id", &cpath)?.to_string(),
-                        name: req_str(f, "name", &fpath)?.to_string(),
+                        id: req_str(c, "id", cpath)?.to_string(),
+                        name: req_str(f, "name", fpath)?.to_string(),
                         input: parse_arguments(args),
                     });
                 }
@@ -220,7 +223,7 @@ fn decode_message(m: &Obj, path: &str, req: &mut Request) -> Result<(), Translat
             };
             let result = Part::ToolResult {
                 tool_use_id: id.to_string(),
-                content: decode_content(m.get("content"), &content_path)?,
+                content: decode_content(m.get("content"), content_path)?,
                 is_error: false,
             };
             // Results of parallel calls arrive as consecutive messages; they form one user turn.
@@ -242,7 +245,7 @@ fn decode_message(m: &Obj, path: &str, req: &mut Request) -> Result<(), Translat
         }
         other => {
             return Err(TranslateError::invalid(
-                join(path, "role"),
+                path.key("role"),
                 format!("unknown role {other:?}"),
             ))
         }
@@ -258,7 +261,7 @@ pub(crate) fn parse_arguments(args: &str) -> Value {
     serde_json::from_str(args).unwrap_or_else(|_| Value::String(args.to_string()))
 }
 
-fn decode_content(content: Option<&Value>, path: &str) -> Result<Vec<Part>, TranslateError> {
+fn decode_content(content: Option<&Value>, path: Path<'_>) -> Result<Vec<Part>, TranslateError> {
     let parts = match content {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::String(s)) => return Ok(vec![Part::text(s.clone())]),
@@ -272,18 +275,18 @@ fn decode_content(content: Option<&Value>, path: &str) -> Result<Vec<Part>, Tran
     };
     let mut out = Vec::with_capacity(parts.len());
     for (i, p) in parts.iter().enumerate() {
-        let path = at(path, i);
-        let p = as_obj(p, &path)?;
-        match req_str(p, "type", &path)? {
+        let path = path.index(i);
+        let p = as_obj(p, path)?;
+        match req_str(p, "type", path)? {
             "text" => out.push(Part::Text {
-                text: req_str(p, "text", &path)?.to_string(),
+                text: req_str(p, "text", path)?.to_string(),
                 cache: field::get(p, "cache_control").cloned(),
             }),
             "image_url" => {
-                let ipath = join(&path, "image_url");
+                let ipath = path.key("image_url");
                 let url = match field::get(p, "image_url") {
                     Some(Value::String(u)) => u.as_str(),
-                    Some(Value::Object(o)) => req_str(o, "url", &ipath)?,
+                    Some(Value::Object(o)) => req_str(o, "url", ipath)?,
                     _ => return Err(TranslateError::invalid(ipath, "is required")),
                 };
                 out.push(Part::Image(ImageSource::from_url(url)));

@@ -3,7 +3,7 @@
 use super::{Echo, ECHOED};
 use crate::error::TranslateError;
 use crate::field::{
-    self, as_obj, at, opt_array, opt_bool, opt_f64, opt_obj, opt_str, opt_u64, req_str, Obj,
+    self, as_obj, opt_array, opt_bool, opt_f64, opt_obj, opt_str, opt_u64, req_str, Obj, Path,
 };
 use crate::ir::{Effort, OutputFormat, Request, SystemBlock, Thinking, Tool, ToolChoice};
 use serde_json::{json, Value};
@@ -110,17 +110,18 @@ fn decode_format(format: &Obj) -> Result<Option<OutputFormat>, TranslateError> {
 
 fn decode_tools(obj: &Obj, req: &mut Request) -> Result<(), TranslateError> {
     if let Some(tools) = opt_array(obj, "tools", "")? {
+        let tools_path = Path::ROOT.key("tools");
         for (i, t) in tools.iter().enumerate() {
-            let path = at("tools", i);
-            let t = as_obj(t, &path)?;
+            let path = tools_path.index(i);
+            let t = as_obj(t, path)?;
             // Hosted tools (web search, file search, code interpreter...) run at OpenAI; no
             // other vendor can run them, so they are left out and the model never calls them.
-            if req_str(t, "type", &path)? != "function" {
+            if req_str(t, "type", path)? != "function" {
                 continue;
             }
             req.tools.push(Tool {
-                name: req_str(t, "name", &path)?.to_string(),
-                description: opt_str(t, "description", &path)?.map(str::to_string),
+                name: req_str(t, "name", path)?.to_string(),
+                description: opt_str(t, "description", path)?.map(str::to_string),
                 schema: field::get(t, "parameters")
                     .cloned()
                     .unwrap_or_else(|| json!({"type": "object", "properties": {}})),

@@ -2,7 +2,7 @@
 
 use super::STATELESS;
 use crate::error::TranslateError;
-use crate::field::{self, as_obj, at, join, opt_str, req_str, Obj};
+use crate::field::{self, as_obj, opt_str, req_str, Obj, Path};
 use crate::ir::{ImageSource, Message, Part, Request, Role, SystemBlock};
 use crate::openai_chat::request::parse_arguments;
 use crate::openai_responses::reasoning;
@@ -18,23 +18,24 @@ pub(super) fn push_text(req: &mut Request, text: &str) {
 
 /// Decodes the list form of `input`.
 pub(super) fn decode(items: &[Value], req: &mut Request) -> Result<(), TranslateError> {
+    let input_path = Path::ROOT.key("input");
     for (i, item) in items.iter().enumerate() {
-        let path = at("input", i);
-        let item = as_obj(item, &path)?;
+        let path = input_path.index(i);
+        let item = as_obj(item, path)?;
         // Easy input messages (`{role, content}`) have no `type`.
-        match opt_str(item, "type", &path)?.unwrap_or("message") {
-            "message" => decode_message(item, &path, req)?,
+        match opt_str(item, "type", path)?.unwrap_or("message") {
+            "message" => decode_message(item, path, req)?,
             "function_call" => {
                 let part = Part::ToolUse {
-                    id: req_str(item, "call_id", &path)?.to_string(),
-                    name: req_str(item, "name", &path)?.to_string(),
-                    input: parse_arguments(opt_str(item, "arguments", &path)?.unwrap_or("")),
+                    id: req_str(item, "call_id", path)?.to_string(),
+                    name: req_str(item, "name", path)?.to_string(),
+                    input: parse_arguments(opt_str(item, "arguments", path)?.unwrap_or("")),
                 };
                 push(req, Role::Assistant, part);
             }
             "function_call_output" => {
-                let id = req_str(item, "call_id", &path)?.to_string();
-                let content = decode_content(item.get("output"), &join(&path, "output"))?;
+                let id = req_str(item, "call_id", path)?.to_string();
+                let content = decode_content(item.get("output"), path.key("output"))?;
                 let result = Part::ToolResult {
                     tool_use_id: id,
                     content,
@@ -43,13 +44,11 @@ pub(super) fn decode(items: &[Value], req: &mut Request) -> Result<(), Translate
                 push(req, Role::User, result);
             }
             "reasoning" => {
-                if let Some(part) = decode_reasoning(item, &path)? {
+                if let Some(part) = decode_reasoning(item, path)? {
                     push(req, Role::Assistant, part);
                 }
             }
-            "item_reference" => {
-                return Err(TranslateError::invalid(join(&path, "type"), STATELESS))
-            }
+            "item_reference" => return Err(TranslateError::invalid(path.key("type"), STATELESS)),
             other => {
                 return Err(TranslateError::Unsupported(format!(
                     "{path}: input items of type {other:?} cannot be sent to this model's provider"
@@ -79,8 +78,8 @@ fn push(req: &mut Request, role: Role, part: Part) {
     }
 }
 
-fn decode_message(item: &Obj, path: &str, req: &mut Request) -> Result<(), TranslateError> {
-    let content = decode_content(item.get("content"), &join(path, "content"))?;
+fn decode_message(item: &Obj, path: Path<'_>, req: &mut Request) -> Result<(), TranslateError> {
+    let content = decode_content(item.get("content"), path.key("content"))?;
     match req_str(item, "role", path)? {
         "system" | "developer" => {
             // Instructions before the first turn join the system prompt; later ones stay put.
@@ -108,7 +107,7 @@ fn decode_message(item: &Obj, path: &str, req: &mut Request) -> Result<(), Trans
         }
         other => {
             return Err(TranslateError::invalid(
-                join(path, "role"),
+                path.key("role"),
                 format!("unknown role {other:?}"),
             ))
         }
@@ -118,7 +117,7 @@ fn decode_message(item: &Obj, path: &str, req: &mut Request) -> Result<(), Trans
 
 /// A reasoning item: the reasoning this gateway sealed into `encrypted_content`, or else the
 /// visible summary as unsigned reasoning.
-fn decode_reasoning(item: &Obj, path: &str) -> Result<Option<Part>, TranslateError> {
+fn decode_reasoning(item: &Obj, path: Path<'_>) -> Result<Option<Part>, TranslateError> {
     if let Some(part) = opt_str(item, "encrypted_content", path)?.and_then(reasoning::open) {
         return Ok(Some(part));
     }
@@ -141,7 +140,7 @@ fn decode_reasoning(item: &Obj, path: &str) -> Result<Option<Part>, TranslateErr
     }))
 }
 
-fn decode_content(content: Option<&Value>, path: &str) -> Result<Vec<Part>, TranslateError> {
+fn decode_content(content: Option<&Value>, path: Path<'_>) -> Result<Vec<Part>, TranslateError> {
     let parts = match content {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::String(s)) if s.is_empty() => return Ok(Vec::new()),
@@ -156,15 +155,15 @@ fn decode_content(content: Option<&Value>, path: &str) -> Result<Vec<Part>, Tran
     };
     let mut out = Vec::with_capacity(parts.len());
     for (i, p) in parts.iter().enumerate() {
-        let path = at(path, i);
-        let p = as_obj(p, &path)?;
-        match req_str(p, "type", &path)? {
+        let path = path.index(i);
+        let p = as_obj(p, path)?;
+        match req_str(p, "type", path)? {
             "input_text" | "output_text" | "text" => {
-                out.push(Part::text(req_str(p, "text", &path)?))
+                out.push(Part::text(req_str(p, "text", path)?))
             }
-            "refusal" => out.push(Part::text(req_str(p, "refusal", &path)?)),
+            "refusal" => out.push(Part::text(req_str(p, "refusal", path)?)),
             "input_image" => {
-                let Some(url) = opt_str(p, "image_url", &path)? else {
+                let Some(url) = opt_str(p, "image_url", path)? else {
                     return Err(TranslateError::Unsupported(format!(
                         "{path}: images by file_id need stored files, which this gateway does \
                          not keep; send the image as a data URL or an https URL in image_url"
