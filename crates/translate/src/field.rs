@@ -249,6 +249,7 @@ mod tests {
             "messages[3].content[0].source"
         );
         assert_eq!(Path::ROOT.key("model").to_string(), "model");
+        assert_eq!(String::from(Path::ROOT.key("stop").index(1)), "stop[1]");
         let format = Path::from("output_config.format");
         assert_eq!(
             format.key("schema").to_string(),

@@ -106,7 +106,10 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
     if let Some(stops) = opt_array(&obj, "stop_sequences", "")? {
         for (i, s) in stops.iter().enumerate() {
             let s = s.as_str().ok_or_else(|| {
-                TranslateError::invalid(format!("stop_sequences[{i}]"), "must be a string")
+                TranslateError::invalid(
+                    Path::ROOT.key("stop_sequences").index(i),
+                    "must be a string",
+                )
             })?;
             req.stop.push(s.to_string());
         }

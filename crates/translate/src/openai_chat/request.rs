@@ -44,7 +44,7 @@ pub fn decode(body: &[u8]) -> Result<Request, TranslateError> {
         Some(Value::Array(a)) => {
             for (i, s) in a.iter().enumerate() {
                 let s = s.as_str().ok_or_else(|| {
-                    TranslateError::invalid(format!("stop[{i}]"), "must be a string")
+                    TranslateError::invalid(Path::ROOT.key("stop").index(i), "must be a string")
                 })?;
                 req.stop.push(s.to_string());
             }
