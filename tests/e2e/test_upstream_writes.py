@@ -1,10 +1,15 @@
-"""How a request leaves for the upstream: the gateway has read the whole body before it picks
-the upstream, so the request's header and body go out together, in one TCP segment when they
-fit one, not a segment for the header and another for the body (one write, one wake-up of the
-upstream, one packet fewer per request).
+"""How a request leaves for the upstream and a translated answer for the client.
+
+The gateway has read the whole body before it picks the upstream, so the request's header and
+body go out together, in one TCP segment when they fit one, not a segment for the header and
+another for the body (one write, one wake-up of the upstream, one packet fewer per request).
+A translated answer that is no stream is re-encoded once the upstream's is complete, so it
+leaves whole too: header with its Content-Length and body in one write, not a header flushed
+ahead of a chunked body and its last chunk.
 
 The upstream here is a raw socket server that counts the data segments each request arrived in
-(`tcpi_data_segs_in` from the kernel's TCP_INFO), so the test sees the writes themselves.
+(`tcpi_data_segs_in` from the kernel's TCP_INFO), and the client side of the answers is a raw
+socket read the same way, so the tests see the writes themselves.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ class CountingUpstream:
         self.requests: list[dict] = []
         self.read_delay = 0.0  # seconds to wait before reading a request, to fill socket buffers
         self.extra_headers = b""  # added to every response header
+        self.status = b"200 OK"
+        self.answer = ANSWER
+        self.cut_answer = False  # send half the answer's announced body, then close
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -97,12 +105,15 @@ class CountingUpstream:
                     }
                 )
                 segments_before = segments
+                answer = self.answer[: len(self.answer) // 2] if self.cut_answer else self.answer
                 conn.sendall(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"HTTP/1.1 " + self.status + b"\r\ncontent-type: application/json\r\n"
                     + self.extra_headers
-                    + f"content-length: {len(ANSWER)}\r\n\r\n".encode()
-                    + ANSWER
+                    + f"content-length: {len(self.answer)}\r\n\r\n".encode()
+                    + answer
                 )
+                if self.cut_answer:
+                    return
 
     def stop(self) -> None:
         self._closed = True
@@ -151,6 +162,9 @@ def fresh(upstream):
     upstream.requests.clear()
     upstream.read_delay = 0.0
     upstream.extra_headers = b""
+    upstream.status = b"200 OK"
+    upstream.answer = ANSWER
+    upstream.cut_answer = False
 
 
 @pytest.fixture
@@ -218,3 +232,76 @@ def test_an_upstream_header_larger_than_the_first_read_is_read_whole(client, ups
         assert answer.choices[0].message.content == "ok"
         assert answer.usage.total_tokens == 4
     assert len(upstream.requests) == 2
+
+
+def raw_messages_call(gw, text: str) -> tuple[int, dict, bytes, int]:
+    """One Anthropic call on a raw socket: status, headers, body, and the data segments the
+    answer arrived in."""
+    body = json.dumps(
+        {"model": MODEL, "max_tokens": 32, "messages": [{"role": "user", "content": text}]}
+    ).encode()
+    host, port = gw.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: gateway\r\n"
+            + f"x-api-key: {KEY}\r\nanthropic-version: 2023-06-01\r\n".encode()
+            + b"content-type: application/json\r\n"
+            + f"content-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = sock.recv(65536)
+            assert data, f"connection closed after {answer!r}"
+            answer += data
+        head, rest = answer.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
+        assert "content-length" in headers, f"no length: {head!r}"
+        while len(rest) < int(headers["content-length"]):
+            data = sock.recv(65536)
+            assert data, f"connection closed after {rest!r}"
+            rest += data
+        return int(lines[0].split()[1]), headers, rest, data_segments_in(sock)
+
+
+def test_a_translated_answer_reaches_the_client_whole_in_one_segment(gw):
+    for turn in range(2):  # the second on a kept-alive upstream connection
+        status, headers, body, segments = raw_messages_call(gw, f"whole {turn}")
+        assert status == 200
+        assert "transfer-encoding" not in headers
+        assert int(headers["content-length"]) == len(body)
+        message = json.loads(body)
+        assert message["type"] == "message"
+        assert message["content"] == [{"type": "text", "text": "ok"}]
+        assert message["usage"]["input_tokens"] == 3
+        assert segments == 1, f"turn {turn}: the answer came in {segments} segments"
+
+
+def test_a_translated_error_reaches_the_client_whole_in_the_callers_shape(gw, upstream):
+    upstream.status = b"429 Too Many Requests"
+    upstream.answer = json.dumps(
+        {"error": {"message": "slow down", "type": "rate_limit_exceeded", "code": None}}
+    ).encode()
+    status, headers, body, segments = raw_messages_call(gw, "too many")
+    assert status == 429
+    assert int(headers["content-length"]) == len(body)
+    error = json.loads(body)
+    assert error["type"] == "error"
+    assert error["error"]["type"] == "rate_limit_error"
+    assert "slow down" in error["error"]["message"]
+    assert segments == 1
+
+
+def test_a_translated_answer_cut_short_is_an_error_not_a_truncated_success(gw, upstream):
+    """The header was held back with the body, so when the upstream's body breaks off the
+    client still gets a whole error in its own protocol rather than a 200 that ends early."""
+    upstream.cut_answer = True
+    with anthropic.Anthropic(base_url=gw.url, api_key=KEY, max_retries=0, timeout=30) as c:
+        with pytest.raises(anthropic.APIStatusError) as raised:
+            c.messages.create(
+                model=MODEL, max_tokens=32, messages=[{"role": "user", "content": "cut"}]
+            )
+    assert raised.value.status_code == 502
+    assert raised.value.body["type"] == "error"
+    assert raised.value.body["error"]["type"] == "api_error"

@@ -127,6 +127,10 @@ impl ProxyHttp for Gateway {
         upstream_peer::body_read_timeout(ctx)
     }
 
+    fn response_sent_whole(&self, ctx: &Ctx) -> bool {
+        response::sent_whole(ctx)
+    }
+
     async fn upstream_request_filter(
         &self,
         _session: &mut Session,

@@ -110,6 +110,15 @@ fn edit(upstream: &mut Parts, ctx: &mut RequestCtx) -> Result<()> {
     Ok(())
 }
 
+/// Whether the client's body comes out of [`body`] only at its end: a translated answer that
+/// is no stream, and a translated error, are re-encoded once the upstream's is complete. Sent
+/// whole, with its length, the answer leaves in one write instead of a header, one chunk and
+/// the last chunk.
+pub fn sent_whole(ctx: &RequestCtx) -> bool {
+    matches!(ctx.handling, Some(Handling::Translated { .. }))
+        && (!ctx.stream || ctx.upstream_status.is_none_or(|s| s >= 400))
+}
+
 /// Passes a body chunk on, reading usage from it (and hiding the usage chunk a client did not
 /// ask for). Synchronous: nothing here may wait.
 pub fn body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
@@ -272,6 +281,41 @@ mod tests {
             upstream.status.canonical_reason()
         );
         assert_eq!(upstream.headers["content-type"], "application/json");
+    }
+
+    fn translated(stream: bool, status: u16) -> RequestCtx {
+        let mut ctx = RequestCtx::new();
+        ctx.stream = stream;
+        ctx.upstream_status = Some(status);
+        ctx.handling = Some(Handling::Translated {
+            upstream: Dialect::OpenAiChat,
+            translator: Box::new(bytespike_translate::ResponseTranslator::new(
+                Dialect::Anthropic,
+                Dialect::OpenAiChat,
+                stream,
+                "m",
+                false,
+            )),
+            error_body: Vec::new(),
+        });
+        ctx
+    }
+
+    #[test]
+    fn only_answers_re_encoded_at_their_end_are_sent_whole() {
+        assert!(sent_whole(&translated(false, 200)));
+        assert!(sent_whole(&translated(false, 429)));
+        assert!(
+            sent_whole(&translated(true, 500)),
+            "a stream's error is one JSON body"
+        );
+        assert!(
+            !sent_whole(&translated(true, 200)),
+            "events must leave as they come"
+        );
+        let mut passthrough = RequestCtx::new();
+        passthrough.upstream_status = Some(200);
+        assert!(!sent_whole(&passthrough));
     }
 
     #[test]

@@ -94,6 +94,8 @@ mod proxy_h2;
 mod proxy_purge;
 mod proxy_trait;
 pub mod subrequest;
+/// PATCH(bytespike): public for the gateway's tests of it.
+pub mod whole_response;
 
 use subrequest::{BodyMode, Ctx as SubrequestCtx};
 
@@ -620,6 +622,9 @@ pub struct Session {
     upstream_write_pending_time: Duration,
     /// Flag that is set when the shutdown process has begun.
     shutdown_flag: Arc<AtomicBool>,
+    /// PATCH(bytespike): a response header held back until its body is complete
+    /// (see `whole_response`).
+    held_response: Option<Box<whole_response::HeldResponse>>,
 }
 
 impl Session {
@@ -647,6 +652,7 @@ impl Session {
             downstream_task_seen_upgraded: false,
             upstream_write_pending_time: Duration::ZERO,
             shutdown_flag,
+            held_response: None,
         }
     }
 

@@ -42,6 +42,8 @@ where
     {
         client_session.read_timeout = peer.options.read_timeout;
         client_session.write_timeout = peer.options.write_timeout;
+        // PATCH(bytespike): nothing held by an attempt that failed may reach the client.
+        session.held_response = None;
 
         // phase 2 send to upstream
 
@@ -458,6 +460,15 @@ where
         if !serve_from_cache.should_send_to_downstream() {
             // TODO: need to derive response_done from filtered_tasks in case downstream failed already
             return Ok(None);
+        }
+
+        // PATCH(bytespike): a response the filters produce whole leaves in one write.
+        let filtered_tasks =
+            whole_response::hold_or_release(&mut session.held_response, filtered_tasks, || {
+                self.inner.response_sent_whole(ctx)
+            })?;
+        if filtered_tasks.is_empty() {
+            return Ok(Some(false));
         }
 
         let response_done = session.write_response_tasks(filtered_tasks).await?;

@@ -696,6 +696,14 @@ pub trait ProxyHttp {
         None
     }
 
+    /// PATCH(bytespike): whether the response filters produce this response's body only at its
+    /// end. If so, an HTTP/1.x upstream's response header is held back and sent with the body,
+    /// framed by `Content-Length`, in one write, rather than flushed at once with the body
+    /// chunked after it. Asked once the final response header has passed the response filters.
+    fn response_sent_whole(&self, _ctx: &Self::CTX) -> bool {
+        false
+    }
+
     /// This filter is called when the request just established or reused a connection to the upstream
     ///
     /// This filter allows user to log timing and connection related info.
