@@ -63,6 +63,7 @@ class CountingUpstream:
         self.status = b"200 OK"
         self.answer = ANSWER
         self.cut_answer = False  # send half the answer's announced body, then close
+        self.stream_events: list[bytes] = []  # when set: a chunked SSE answer, one write each
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -105,6 +106,9 @@ class CountingUpstream:
                     }
                 )
                 segments_before = segments
+                if self.stream_events:
+                    self._stream(conn)
+                    continue
                 answer = self.answer[: len(self.answer) // 2] if self.cut_answer else self.answer
                 conn.sendall(
                     b"HTTP/1.1 " + self.status + b"\r\ncontent-type: application/json\r\n"
@@ -114,6 +118,20 @@ class CountingUpstream:
                 )
                 if self.cut_answer:
                     return
+
+    def _stream(self, conn: socket.socket) -> None:
+        """The header with the first event in one write, each later event in a write of its own
+        after a pause, the last one with the terminating chunk."""
+        chunk = [f"{len(e):x}\r\n".encode() + e + b"\r\n" for e in self.stream_events]
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n" + chunk[0]
+        )
+        for middle in chunk[1:-1]:
+            time.sleep(0.05)
+            conn.sendall(middle)
+        time.sleep(0.05)
+        conn.sendall(chunk[-1] + b"0\r\n\r\n")
 
     def stop(self) -> None:
         self._closed = True
@@ -165,6 +183,7 @@ def fresh(upstream):
     upstream.status = b"200 OK"
     upstream.answer = ANSWER
     upstream.cut_answer = False
+    upstream.stream_events = []
 
 
 @pytest.fixture
@@ -305,3 +324,60 @@ def test_a_translated_answer_cut_short_is_an_error_not_a_truncated_success(gw, u
     assert raised.value.status_code == 502
     assert raised.value.body["type"] == "error"
     assert raised.value.body["error"]["type"] == "api_error"
+
+
+def sse_event(n: int, finish: str | None = None) -> bytes:
+    chunk = {
+        "id": "chatcmpl-writes",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": UPSTREAM_MODEL,
+        "choices": [{"index": 0, "delta": {"content": f"w{n}"}, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+def test_a_stream_starts_with_its_header_and_ends_with_its_last_event_in_one_write(gw, upstream):
+    """The upstream sends its header with the first event, and its last event with the
+    terminating chunk. Each pair reaches the client in one segment: a header is not flushed
+    ahead of an event already at hand, nor the terminating chunk behind the last event."""
+    usage = {"id": "chatcmpl-writes", "object": "chat.completion.chunk", "created": 1,
+             "model": UPSTREAM_MODEL, "choices": [],
+             "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+    events = [sse_event(0), sse_event(1, "stop"), b"data: " + json.dumps(usage).encode() + b"\n\n",
+              b"data: [DONE]\n\n"]
+    upstream.stream_events = events
+    body = json.dumps({"model": MODEL, "stream": True, "stream_options": {"include_usage": True},
+                       "messages": [{"role": "user", "content": "stream"}]}).encode()
+    host, port = gw.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\n"
+            + f"authorization: Bearer {KEY}\r\ncontent-type: application/json\r\n".encode()
+            + f"content-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        answer = sock.recv(65536)
+        # The first read holds the header and the first event, and they came in one segment.
+        head_end = answer.find(b"\r\n\r\n")
+        assert head_end > 0 and answer.endswith(b"\n\n\r\n"), answer
+        assert answer[head_end:].count(b"data: ") == 1, answer
+        assert data_segments_in(sock) == 1
+        while not answer.endswith(b"\r\n0\r\n\r\n"):
+            data = sock.recv(65536)
+            assert data, f"connection closed after {answer!r}"
+            answer += data
+        segments = data_segments_in(sock)
+    head, chunked = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"transfer-encoding: chunked" in head.lower()
+    received = b""
+    while True:
+        size_line, chunked = chunked.split(b"\r\n", 1)
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        received, chunked = received + chunked[:size], chunked[size + 2:]
+    assert received == b"".join(events)
+    # header + first event, the two middle events, the last event with the terminating chunk
+    assert segments == len(events), f"{segments} segments for {len(events)} upstream writes"

@@ -1373,6 +1373,34 @@ impl BodyWriter {
         Ok((to_write > 0).then_some(to_write))
     }
 
+    /// PATCH(bytespike): write `buf` as the last bytes of the body and end it without a flush,
+    /// for the caller's one flush after (`finish` then has nothing left to write). In chunked
+    /// encoding the chunk and the last chunk leave together instead of one flushed write each;
+    /// every other mode writes as `write_body` does.
+    pub async fn write_last_body<S>(&mut self, stream: &mut S, buf: &[u8]) -> Result<Option<usize>>
+    where
+        S: AsyncWrite + Unpin + Send,
+    {
+        let BM::ChunkedEncoding(written) = self.body_mode else {
+            return self.write_body(stream, buf).await;
+        };
+        if buf.is_empty() {
+            // An empty chunk would read as the last one; `finish` writes that.
+            return Ok(None);
+        }
+        let size = format!("{:X}\r\n", buf.len());
+        let mut output_buf = Bytes::from(size)
+            .chain(buf)
+            .chain(&b"\r\n"[..])
+            .chain(&LAST_CHUNK[..]);
+        stream
+            .write_all_buf(&mut output_buf)
+            .await
+            .or_err(WriteError, "while writing body")?;
+        self.body_mode = BM::Complete(written + buf.len());
+        Ok(Some(buf.len()))
+    }
+
     pub fn finished(&self) -> bool {
         match self.body_mode {
             BM::Complete(_) => true,

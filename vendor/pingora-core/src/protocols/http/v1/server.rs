@@ -669,12 +669,25 @@ impl HttpSession {
 
     /// Write the response header to the client.
     /// This function can be called more than once to send 1xx informational headers excluding 101.
-    pub async fn write_response_header(&mut self, mut header: Box<ResponseHeader>) -> Result<()> {
+    pub async fn write_response_header(&mut self, header: Box<ResponseHeader>) -> Result<()> {
+        self.write_response_header_before(header, false).await
+    }
+
+    /// PATCH(bytespike): `body_follows` says that body bytes are written right after the header
+    /// and flushed with it (`response_duplex_vec` with a body in the same batch), so a header
+    /// without a length is not flushed on its own: the client gets it with the first bytes of
+    /// the body, in one write, instead of in a write of its own just before them.
+    async fn write_response_header_before(
+        &mut self,
+        mut header: Box<ResponseHeader>,
+        body_follows: bool,
+    ) -> Result<()> {
         // Prepare header (handle upgrades, set headers, initialize body writer, serialize to bytes)
         let Some((write_buf, flush)) = self.prepare_response_header(&mut header)? else {
             // Header already sent or should be ignored
             return Ok(());
         };
+        let flush = flush && !(body_follows && !header.status.is_informational());
 
         match self.underlying_stream.write_all(&write_buf).await {
             Ok(()) => {
@@ -1055,16 +1068,23 @@ impl HttpSession {
         self.body_reader.take_body_overread()
     }
 
-    async fn do_write_body_buf(&mut self) -> Result<Option<usize>> {
+    /// PATCH(bytespike): `last` ends the body with these bytes, for `finish_body`'s flush to send
+    /// both (see `BodyWriter::write_last_body`).
+    async fn do_write_body_buf(&mut self, last: bool) -> Result<Option<usize>> {
         // Don't flush empty chunks, they are considered end of body for chunks
         if self.body_write_buf.is_empty() {
             return Ok(None);
         }
 
-        let written = self
-            .body_writer
-            .write_body(&mut self.underlying_stream, &self.body_write_buf)
-            .await;
+        let written = if last {
+            self.body_writer
+                .write_last_body(&mut self.underlying_stream, &self.body_write_buf)
+                .await
+        } else {
+            self.body_writer
+                .write_body(&mut self.underlying_stream, &self.body_write_buf)
+                .await
+        };
 
         if let Ok(Some(num_bytes)) = written {
             self.body_bytes_sent += num_bytes;
@@ -1077,12 +1097,16 @@ impl HttpSession {
     }
 
     async fn write_body_buf(&mut self) -> Result<Option<usize>> {
+        self.write_body_buf_ending(false).await
+    }
+
+    async fn write_body_buf_ending(&mut self, last: bool) -> Result<Option<usize>> {
         match self.write_timeout(self.body_write_buf.len()) {
-            Some(t) => match timeout(t, self.do_write_body_buf()).await {
+            Some(t) => match timeout(t, self.do_write_body_buf(last)).await {
                 Ok(res) => res,
                 Err(_) => Error::e_explain(WriteTimedout, format!("writing body, timeout: {t:?}")),
             },
-            None => self.do_write_body_buf().await,
+            None => self.do_write_body_buf(last).await,
         }
     }
 
@@ -1528,6 +1552,14 @@ impl HttpSession {
                     .map_err(|e| e.into_down())?;
                 end_stream
             }
+            // PATCH(bytespike): the body's last bytes leave with its end (`do_write_body_buf`).
+            HttpTask::Body(data, true) => {
+                self.buffer_body_data(data, false);
+                self.write_body_buf_ending(true)
+                    .await
+                    .map_err(|e| e.into_down())?;
+                true
+            }
             HttpTask::Body(data, end_stream) => {
                 self.write_non_empty_body(data, false).await?;
                 end_stream
@@ -1572,11 +1604,16 @@ impl HttpSession {
             return self.response_duplex(tasks.pop().unwrap()).await;
         }
 
+        // PATCH(bytespike): a header leaves with the body bytes of its batch, and the body's last
+        // bytes with its end (see `write_response_header_before`, `do_write_body_buf`).
+        let body_follows = tasks
+            .iter()
+            .any(|t| matches!(t, HttpTask::Body(Some(d), _) if !d.is_empty()));
         let mut end_stream = false;
         for task in tasks.into_iter() {
             end_stream = match task {
                 HttpTask::Header(header, end_stream) => {
-                    self.write_response_header(header)
+                    self.write_response_header_before(header, body_follows)
                         .await
                         .map_err(|e| e.into_down())?;
                     end_stream
@@ -1602,7 +1639,9 @@ impl HttpSession {
                 }
             }
         }
-        self.write_body_buf().await.map_err(|e| e.into_down())?;
+        self.write_body_buf_ending(end_stream)
+            .await
+            .map_err(|e| e.into_down())?;
         if end_stream {
             // no-op if body wasn't initialized or is finished already
             self.finish_body().await.map_err(|e| e.into_down())?;
