@@ -159,3 +159,19 @@ fn informational_and_bodiless_headers_are_never_held() {
         ]
     );
 }
+
+#[test]
+fn a_batch_with_nothing_to_hold_passes_as_it_came() {
+    // The batches of every response not held (each stream's events) cost no new list.
+    let mut held = None;
+    let tasks = vec![body("data: 1\n\n", false), body("data: 2\n\n", false)];
+    let buffer = tasks.as_ptr();
+    let out = hold_or_release(&mut held, tasks, never_asked).unwrap();
+    assert_eq!(out.as_ptr(), buffer);
+
+    let tasks = vec![HttpTask::Header(header(true), false), body("x", false)];
+    let buffer = tasks.as_ptr();
+    let out = hold_or_release(&mut held, tasks, || false).unwrap();
+    assert_eq!(out.as_ptr(), buffer);
+    assert!(held.is_none());
+}

@@ -61,21 +61,30 @@ impl HeldResponse {
 /// (asked only when such a header comes), and the body after a held header is collected until
 /// it ends; then both are released as one header with `Content-Length` and one terminal body
 /// task. A failure drops what was held: no byte of the response has reached the client, so the
-/// error can still be answered in full.
+/// error can still be answered in full. A batch with nothing to hold, as every batch of a
+/// response not held is, passes as it came.
 pub fn hold_or_release(
     held: &mut Option<Box<HeldResponse>>,
     tasks: Vec<HttpTask>,
     hold: impl FnOnce() -> bool,
 ) -> Result<Vec<HttpTask>> {
-    let mut hold = Some(hold);
+    if held.is_none() {
+        let final_header = tasks
+            .iter()
+            .any(|t| matches!(t, HttpTask::Header(h, false) if !h.status.is_informational()));
+        if !final_header || !hold() {
+            return Ok(tasks);
+        }
+    }
+    let mut hold_header = held.is_none();
     let mut out = Vec::with_capacity(tasks.len().max(2));
     for task in tasks {
         let Some(response) = held.as_mut() else {
             match task {
                 HttpTask::Header(header, false)
-                    if !header.status.is_informational()
-                        && hold.take().is_some_and(|hold| hold()) =>
+                    if hold_header && !header.status.is_informational() =>
                 {
+                    hold_header = false;
                     *held = Some(Box::new(HeldResponse {
                         header,
                         body: Bytes::new(),
