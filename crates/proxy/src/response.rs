@@ -255,18 +255,7 @@ mod tests {
     fn a_translated_error_status_takes_its_own_reason_phrase() {
         let mut upstream = ResponseHeader::build(529, None).unwrap();
         upstream.set_reason_phrase(Some("Overloaded")).unwrap();
-        let mut ctx = RequestCtx::new();
-        ctx.handling = Some(Handling::Translated {
-            upstream: Dialect::Anthropic,
-            translator: Box::new(bytespike_translate::ResponseTranslator::new(
-                Dialect::OpenAiChat,
-                Dialect::Anthropic,
-                false,
-                "m",
-                false,
-            )),
-            error_body: Vec::new(),
-        });
+        let mut ctx = translated(Dialect::OpenAiChat, Dialect::Anthropic, false);
 
         header(&mut upstream, &mut ctx).unwrap();
 
@@ -283,18 +272,14 @@ mod tests {
         assert_eq!(upstream.headers["content-type"], "application/json");
     }
 
-    fn translated(stream: bool, status: u16) -> RequestCtx {
+    /// A request on a translated route, before its answer's header arrived.
+    fn translated(client: Dialect, upstream: Dialect, stream: bool) -> RequestCtx {
         let mut ctx = RequestCtx::new();
         ctx.stream = stream;
-        ctx.upstream_status = Some(status);
         ctx.handling = Some(Handling::Translated {
-            upstream: Dialect::OpenAiChat,
+            upstream,
             translator: Box::new(bytespike_translate::ResponseTranslator::new(
-                Dialect::Anthropic,
-                Dialect::OpenAiChat,
-                stream,
-                "m",
-                false,
+                client, upstream, stream, "m", false,
             )),
             error_body: Vec::new(),
         });
@@ -303,16 +288,15 @@ mod tests {
 
     #[test]
     fn only_answers_re_encoded_at_their_end_are_sent_whole() {
-        assert!(sent_whole(&translated(false, 200)));
-        assert!(sent_whole(&translated(false, 429)));
-        assert!(
-            sent_whole(&translated(true, 500)),
-            "a stream's error is one JSON body"
-        );
-        assert!(
-            !sent_whole(&translated(true, 200)),
-            "events must leave as they come"
-        );
+        let answered = |stream: bool, status: u16| {
+            let mut ctx = translated(Dialect::Anthropic, Dialect::OpenAiChat, stream);
+            ctx.upstream_status = Some(status);
+            sent_whole(&ctx)
+        };
+        assert!(answered(false, 200));
+        assert!(answered(false, 429));
+        assert!(answered(true, 500), "a stream's error is one JSON body");
+        assert!(!answered(true, 200), "events must leave as they come");
         let mut passthrough = RequestCtx::new();
         passthrough.upstream_status = Some(200);
         assert!(!sent_whole(&passthrough));
