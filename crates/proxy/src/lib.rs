@@ -20,6 +20,7 @@ mod request_filter;
 mod respond;
 mod response;
 mod rfc3339;
+mod series;
 mod target;
 mod unread_body;
 mod upstream_peer;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::access_log::access_key;
 use crate::context::{Handling, RequestCtx};
-use crate::metrics::status_class;
+use crate::series::RouteSeries;
 use crate::target::upstream_dialect;
 use crate::{access_log, budget, fail, Gateway};
 
@@ -37,7 +37,6 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
         Some(Handling::Translated { .. }) => "translated",
         None => "local",
     };
-    let class = status_class(status);
     let ended = ctx.refused_at.unwrap_or_else(Instant::now);
     let duration = ended.duration_since(ctx.started);
     let ttfb = ctx.first_byte.map(|t| t.duration_since(ctx.started));
@@ -72,24 +71,11 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
     }
 
     let m = &gw.metrics;
-    m.requests
-        .with_label_values(&[
-            client_label,
-            upstream_label,
-            provider,
-            model,
-            route_kind,
-            class,
-        ])
-        .inc();
-    m.duration
-        .with_label_values(&[client_label, route_kind, class])
-        .observe(duration.as_secs_f64());
+    let series = m.route([client_label, upstream_label, provider, model, route_kind]);
+    series.requests(status).inc();
+    series.duration(status).observe(duration.as_secs_f64());
     if let (Some(ttfb), true) = (ttfb, ok) {
-        let stream = if ctx.stream { "true" } else { "false" };
-        m.ttfb
-            .with_label_values(&[client_label, provider, model, stream])
-            .observe(ttfb.as_secs_f64());
+        series.ttfb(ctx.stream).observe(ttfb.as_secs_f64());
     }
     if let Some(err) = &ctx.error {
         m.gateway_errors
@@ -106,41 +92,38 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
     }
     let usage = ctx.usage.unwrap_or_default();
     if ctx.usage.is_some() {
-        record_tokens(gw, provider, model, &usage);
+        record_tokens(&series, &usage);
         if cost_micros > 0 {
-            m.cost
-                .with_label_values(&[provider, model])
-                .inc_by(cost_micros as f64 / 1_000_000.0);
+            series.cost().inc_by(cost_micros as f64 / 1_000_000.0);
         }
     }
     if let (Some(ttfb), true, true) = (ttfb, ok, ctx.stream) {
         if usage.output_tokens > 0 {
             let generating = duration.saturating_sub(ttfb).as_secs_f64();
-            m.time_per_output_token
-                .with_label_values(&[provider, model])
+            series
+                .time_per_output_token()
                 .observe(generating / usage.output_tokens as f64);
         }
     }
     if let (Some(key), true) = (ctx.key.as_ref(), m.per_key) {
-        m.key_requests.with_label_values(&[&key.id, class]).inc();
+        let key_series = m.key(&key.id);
+        key_series.requests(status).inc();
         let tokens = usage.input_tokens
             + usage.cache_read_tokens
             + usage.cache_write_tokens
             + usage.output_tokens;
         if tokens > 0 {
-            m.key_tokens.with_label_values(&[&key.id]).inc_by(tokens);
+            key_series.tokens().inc_by(tokens);
         }
         if cost_micros > 0 {
-            m.key_cost
-                .with_label_values(&[&key.id])
-                .inc_by(cost_micros as f64 / 1_000_000.0);
+            key_series.cost().inc_by(cost_micros as f64 / 1_000_000.0);
         }
         if ctx
             .error
             .as_ref()
             .is_some_and(|e| e.kind == ErrorKind::RateLimited)
         {
-            m.key_rate_limited.with_label_values(&[&key.id]).inc();
+            key_series.rate_limited().inc();
         }
         m.record_windows(&key.id, &ctx.windows);
     }
@@ -280,20 +263,17 @@ impl AccessLine<'_> {
     }
 }
 
-fn record_tokens(gw: &Gateway, provider: &str, model: &str, usage: &Usage) {
-    let kinds = [
-        ("input", usage.input_tokens),
-        ("output", usage.output_tokens),
-        ("cache_read", usage.cache_read_tokens),
-        ("cache_write", usage.cache_write_tokens),
-        ("reasoning", usage.reasoning_tokens),
+fn record_tokens(series: &RouteSeries, usage: &Usage) {
+    let counts = [
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
     ];
-    for (kind, n) in kinds {
+    for (kind, n) in counts.into_iter().enumerate() {
         if n > 0 {
-            gw.metrics
-                .tokens
-                .with_label_values(&[kind, provider, model])
-                .inc_by(n);
+            series.tokens(kind).inc_by(n);
         }
     }
 }

@@ -1,14 +1,16 @@
 //! The proxy's Prometheus metrics: traffic, latency, tokens and cost.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::key_windows::{KeyWindowCollector, KeyWindowGauges};
+pub use crate::series::status_class;
+use crate::series::{KeyFamilies, KeySeries, RouteFamilies, RouteLabels, RouteSeries, SeriesCache};
 
 use bytespike_limits::{LimiterMetrics, Origin, Rejection, SettleOutcome, WindowUsage};
 use prometheus::{
-    exponential_buckets, CounterVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
-    Registry,
+    exponential_buckets, CounterVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, Opts, Registry,
 };
 
 /// Metrics the request path updates.
@@ -50,6 +52,8 @@ pub struct ProxyMetrics {
     pub key_rate_limited: IntCounterVec,
     /// Whether the per-key series are recorded (off to bound label cardinality).
     pub per_key: bool,
+    routes: SeriesCache<RouteSeries, 5>,
+    keys: SeriesCache<KeySeries, 1>,
 }
 
 impl ProxyMetrics {
@@ -140,6 +144,8 @@ impl ProxyMetrics {
                 &["key"],
             )?,
             per_key: true,
+            routes: SeriesCache::default(),
+            keys: SeriesCache::default(),
         };
         registry.register(Box::new(metrics.requests.clone()))?;
         registry.register(Box::new(metrics.duration.clone()))?;
@@ -167,34 +173,56 @@ impl ProxyMetrics {
         self
     }
 
+    /// The series of requests on one route: client protocol, upstream protocol, provider,
+    /// model, route kind.
+    pub fn route(&self, labels: RouteLabels<'_>) -> Arc<RouteSeries> {
+        self.routes.get(labels, || {
+            let families = RouteFamilies {
+                requests: self.requests.clone(),
+                duration: self.duration.clone(),
+                ttfb: self.ttfb.clone(),
+                tokens: self.tokens.clone(),
+                cost: self.cost.clone(),
+                time_per_output_token: self.time_per_output_token.clone(),
+            };
+            RouteSeries::new(labels, families)
+        })
+    }
+
+    /// The series of one key (`namespace/name`).
+    pub fn key(&self, key: &str) -> Arc<KeySeries> {
+        self.keys.get([key], || {
+            let families = KeyFamilies {
+                requests: self.key_requests.clone(),
+                tokens: self.key_tokens.clone(),
+                cost: self.key_cost.clone(),
+                rate_limited: self.key_rate_limited.clone(),
+            };
+            KeySeries::new(key, families)
+        })
+    }
+
     /// Records a key's limit windows as the admission saw them.
     pub fn record_windows(&self, key: &str, windows: &[WindowUsage]) {
-        if !self.per_key {
+        // A key without limits has no windows, and an empty report sets no gauge.
+        if !self.per_key || windows.is_empty() {
             return;
         }
         self.key_windows.record(key, windows);
     }
 }
 
-/// `2xx`, `4xx`, `5xx`..., or `none` when no response was sent.
-pub fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "none",
-    }
-}
-
 /// Metrics of the per-key limiter, reported through its metrics hook.
 pub struct LimitMetrics {
     admissions: IntCounterVec,
+    /// `admissions` by origin, resolved once: every admitted request counts in one.
+    admissions_by_origin: [OnceLock<IntCounter>; 4],
     rejections: IntCounterVec,
     releases: prometheus::IntCounter,
     lease_waits: prometheus::IntCounter,
     settlements: IntCounterVec,
+    /// `settlements` by outcome, resolved once: every served request settles.
+    settlements_by_outcome: [OnceLock<IntCounter>; 3],
     replays: IntCounterVec,
     dropped: prometheus::IntCounter,
     redis_latency: HistogramVec,
@@ -242,6 +270,8 @@ impl LimitMetrics {
                 Opts::new("bytespike_redis_errors_total", "Failed Redis round trips of the limiter, by operation."),
                 &["op"],
             )?,
+            admissions_by_origin: Default::default(),
+            settlements_by_outcome: Default::default(),
         };
         registry.register(Box::new(m.admissions.clone()))?;
         registry.register(Box::new(m.rejections.clone()))?;
@@ -256,27 +286,30 @@ impl LimitMetrics {
     }
 }
 
-fn origin_label(origin: Origin) -> &'static str {
+/// The label of `origin` and its place in `LimitMetrics::admissions_by_origin`.
+fn origin_label(origin: Origin) -> (&'static str, usize) {
     match origin {
-        Origin::Shared => "shared",
-        Origin::Shadow => "shadow",
-        Origin::Local => "local",
-        Origin::Untracked => "untracked",
+        Origin::Shared => ("shared", 0),
+        Origin::Shadow => ("shadow", 1),
+        Origin::Local => ("local", 2),
+        Origin::Untracked => ("untracked", 3),
     }
 }
 
-fn outcome_label(outcome: SettleOutcome) -> &'static str {
+/// The label of `outcome` and its place in `LimitMetrics::settlements_by_outcome`.
+fn outcome_label(outcome: SettleOutcome) -> (&'static str, usize) {
     match outcome {
-        SettleOutcome::Settled => "settled",
-        SettleOutcome::Duplicate => "duplicate",
-        SettleOutcome::Deferred => "deferred",
+        SettleOutcome::Settled => ("settled", 0),
+        SettleOutcome::Duplicate => ("duplicate", 1),
+        SettleOutcome::Deferred => ("deferred", 2),
     }
 }
 
 impl LimiterMetrics for LimitMetrics {
     fn admitted(&self, origin: Origin) {
-        self.admissions
-            .with_label_values(&[origin_label(origin)])
+        let (label, index) = origin_label(origin);
+        self.admissions_by_origin[index]
+            .get_or_init(|| self.admissions.with_label_values(&[label]))
             .inc();
     }
 
@@ -301,14 +334,15 @@ impl LimiterMetrics for LimitMetrics {
     }
 
     fn settled(&self, outcome: SettleOutcome) {
-        self.settlements
-            .with_label_values(&[outcome_label(outcome)])
+        let (label, index) = outcome_label(outcome);
+        self.settlements_by_outcome[index]
+            .get_or_init(|| self.settlements.with_label_values(&[label]))
             .inc();
     }
 
     fn settlement_replayed(&self, outcome: SettleOutcome) {
         self.replays
-            .with_label_values(&[outcome_label(outcome)])
+            .with_label_values(&[outcome_label(outcome).0])
             .inc();
     }
 
@@ -322,6 +356,50 @@ impl LimiterMetrics for LimitMetrics {
             .observe(latency.as_secs_f64());
         if !ok {
             self.redis_errors.with_label_values(&[op]).inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admissions_count_under_their_own_origin() {
+        let metrics = LimitMetrics::new(&Registry::new()).unwrap();
+        let origins = [
+            (Origin::Shared, 1),
+            (Origin::Shadow, 2),
+            (Origin::Local, 3),
+            (Origin::Untracked, 4),
+        ];
+        for (origin, times) in origins {
+            for _ in 0..times {
+                metrics.admitted(origin);
+            }
+        }
+        for (label, times) in [("shared", 1), ("shadow", 2), ("local", 3), ("untracked", 4)] {
+            let counted = metrics.admissions.with_label_values(&[label]).get();
+            assert_eq!(counted, times, "{label}");
+        }
+    }
+
+    #[test]
+    fn settlements_count_under_their_own_outcome() {
+        let metrics = LimitMetrics::new(&Registry::new()).unwrap();
+        let outcomes = [
+            (SettleOutcome::Settled, 3),
+            (SettleOutcome::Duplicate, 1),
+            (SettleOutcome::Deferred, 2),
+        ];
+        for (outcome, times) in outcomes {
+            for _ in 0..times {
+                metrics.settled(outcome);
+            }
+        }
+        for (label, times) in [("settled", 3), ("duplicate", 1), ("deferred", 2)] {
+            let counted = metrics.settlements.with_label_values(&[label]).get();
+            assert_eq!(counted, times, "{label}");
         }
     }
 }
