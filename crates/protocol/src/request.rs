@@ -81,8 +81,13 @@ impl RequestEnvelope {
 
     /// The body with `model` replaced by `upstream_model`; the rest is byte-for-byte the same.
     pub fn with_model(&self, body: &[u8], upstream_model: &str) -> Vec<u8> {
-        let quoted = serde_json::to_string(upstream_model).expect("a string always serialises");
-        splice(body, &self.model_span, quoted.as_bytes())
+        let span = &self.model_span;
+        // Room for the quotes; escapes, rare in model names, grow it.
+        let mut out = Vec::with_capacity(body.len() - span.len() + upstream_model.len() + 2);
+        out.extend_from_slice(&body[..span.start]);
+        serde_json::to_writer(&mut out, upstream_model).expect("a string always serialises");
+        out.extend_from_slice(&body[span.end..]);
+        out
     }
 
     /// The body with `model` replaced and `stream_options.include_usage` forced on, so that an
@@ -154,24 +159,58 @@ impl<'de> Visitor<'de> for TopLevel {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
         let mut fields = Fields::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
-                "model" => {
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Model => {
                     fields.duplicate_model |= fields.model.is_some();
                     fields.model = Some(map.next_value()?);
                 }
-                "stream" => {
+                Key::Stream => {
                     // A non-boolean `stream` is the upstream's to reject; routing treats it as off.
                     let raw: &RawValue = map.next_value()?;
                     fields.stream = Some(raw.get() == "true");
                 }
-                "stream_options" => fields.stream_options = Some(map.next_value()?),
-                _ => {
+                Key::StreamOptions => fields.stream_options = Some(map.next_value()?),
+                Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(fields)
+    }
+}
+
+/// A top-level key, told apart as it is read: keys are compared where they lie in the body
+/// (or, escaped, in the parser's scratch buffer) and never copied.
+enum Key {
+    Model,
+    Stream,
+    StreamOptions,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(match key {
+            "model" => Key::Model,
+            "stream" => Key::Stream,
+            "stream_options" => Key::StreamOptions,
+            _ => Key::Other,
+        })
     }
 }
 
@@ -205,6 +244,20 @@ mod tests {
         assert_eq!(env.model, "a\"b\u{e9}");
         let out = env.with_model(body, "x\"y");
         assert_eq!(&out[..], br#"{"model":"x\"y"}"#);
+    }
+
+    #[test]
+    fn keys_written_with_escapes_are_the_keys_they_spell() {
+        // A parser upstream decodes `mod\u0065l` to `model`: so must routing, or the two could
+        // read different models from one body.
+        let body = br#"{"mod\u0065l":"m","str\u0065am":true}"#;
+        let env = RequestEnvelope::parse(body).unwrap();
+        assert_eq!(env.model, "m");
+        assert!(env.stream);
+        assert_eq!(
+            RequestEnvelope::parse(br#"{"model":"a","mod\u0065l":"b"}"#),
+            Err(RequestError::DuplicateModel)
+        );
     }
 
     #[test]

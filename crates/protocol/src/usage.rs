@@ -290,6 +290,10 @@ impl UsageScanner {
                     b':' if !*colon => *colon = true,
                     b'{' if *colon => {
                         self.objects_begun = self.objects_begun.wrapping_add(1);
+                        if let Some(len) = self.parse_in_place(&chunk[pos..]) {
+                            self.state = State::Searching;
+                            return pos + len;
+                        }
                         self.captured.clear();
                         self.opened_at = Some(pos);
                         self.state = State::Capturing {
@@ -374,14 +378,32 @@ impl UsageScanner {
         end
     }
 
+    /// Parses a usage object that lies whole at the start of `bytes`, as it does in all but the
+    /// rarest chunks, without first scanning for its end; returns its length. `None` leaves it
+    /// to the capture, which handles objects cut by the chunk's end, malformed or oversized.
+    fn parse_in_place(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<RawUsage>();
+        let raw = values.next()?.ok()?;
+        let len = values.byte_offset();
+        if len > MAX_CAPTURE {
+            return None;
+        }
+        self.record(raw);
+        Some(len)
+    }
+
     fn finish_capture(&mut self, object: &[u8]) {
         if let Ok(raw) = serde_json::from_slice::<RawUsage>(object) {
-            if !self.merge {
-                self.usage = Usage::default();
-            }
-            raw.apply(self.dialect, &mut self.usage);
-            self.found = true;
+            self.record(raw);
         }
+    }
+
+    fn record(&mut self, raw: RawUsage) {
+        if !self.merge {
+            self.usage = Usage::default();
+        }
+        raw.apply(self.dialect, &mut self.usage);
+        self.found = true;
     }
 }
 

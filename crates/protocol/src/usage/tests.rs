@@ -180,3 +180,21 @@ fn a_usage_object_is_counted_in_the_chunk_where_its_brace_arrives() {
         assert_eq!((first, second), expected, "split {split}");
     }
 }
+
+#[test]
+fn an_oversized_usage_object_is_ignored_whole_or_in_pieces() {
+    // Parsed where it lies or captured across chunks, an object past the cap is not usage.
+    let mut body = br#"{"usage":{"prompt_tokens":1,"x":""#.to_vec();
+    body.extend(std::iter::repeat_n(b'a', MAX_CAPTURE * 2));
+    body.extend_from_slice(br#""}}"#);
+    for split in [body.len(), 7, 1000, MAX_CAPTURE] {
+        assert_eq!(
+            scan_split(Dialect::OpenAiChat, false, &body, split),
+            None,
+            "split {split}"
+        );
+    }
+    let fits = br#"{"usage":{"prompt_tokens":1,"x":"aaaa"}}"#;
+    let usage = scan(Dialect::OpenAiChat, false, fits).expect("usage");
+    assert_eq!(usage.input_tokens, 1);
+}
