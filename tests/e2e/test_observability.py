@@ -390,3 +390,81 @@ def test_per_key_series_can_be_switched_off(start_gateway):
 
     text = wait_until(scraped, 5, "the request's metrics")
     assert "bytespike_key_" not in text.replace("# HELP bytespike_key_", "").replace("# TYPE bytespike_key_", "")
+
+
+SERIES = re.compile(r'^(\w+)\{(.*)\} (\S+)$')
+
+
+def series_values(text: str) -> dict[tuple[str, frozenset], float]:
+    """Every labelled sample of an exposition, by metric name and label set."""
+    values = {}
+    for line in text.splitlines():
+        m = SERIES.match(line)
+        if m:
+            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+            values[(m.group(1), labels)] = float(m.group(3))
+    return values
+
+
+def test_each_request_counts_in_the_series_of_its_route_and_key(start_gateway):
+    """Counts, tokens, cost and timings land under the labels of the request that made them,
+    passthrough and translated, whole and streamed, served and refused, as the access log
+    tells them."""
+    gw = start_gateway("observability-series")
+    entries = []
+    with httpx.Client(base_url=gw.url, timeout=20) as client:
+        sent = [
+            ("/v1/messages", MAIN_KEY, {"model": "claude-sonnet-4-6", "max_tokens": 64,
+                                        "messages": [{"role": "user", "content": "a [[words:12]] [[cached:40]]"}]}),
+            ("/v1/messages", MAIN_KEY, {"model": "claude-sonnet-4-6", "max_tokens": 64, "stream": True,
+                                        "messages": [{"role": "user", "content": "b [[words:20]]"}]}),
+            ("/v1/messages", TRANSLATE_KEY, {"model": "tr-gpt", "max_tokens": 64,
+                                             "messages": [{"role": "user", "content": "c [[words:10]]"}]}),
+            ("/v1/messages", MAIN_KEY, {"model": "no-such-model", "max_tokens": 64,
+                                        "messages": [{"role": "user", "content": "d"}]}),
+        ]
+        for path, key, body in sent:
+            resp = client.post(path, json=body, headers=anthropic_headers(key))
+            entries.append(gw.access_entry(resp.headers["x-request-id"]))
+    assert [e["status"] for e in entries] == [200, 200, 200, 404], entries
+    values = wait_until(lambda: series_values(scrape_text(gw)) or None, 5, "the metrics")
+
+    def value(name: str, **labels: str) -> float:
+        return values.get((name, frozenset(labels.items())), 0.0)
+
+    served = entries[:3]
+    for e in served:
+        route = {"client_protocol": "anthropic", "upstream_protocol": e["upstream_protocol"],
+                 "provider": e["provider"], "model": e["model"], "route": e["route"]}
+        same_route = [x for x in served if x["model"] == e["model"]]
+        assert value("bytespike_requests_total", **route, status_class="2xx") == len(same_route), e
+        for kind in ("input", "output", "cache_read"):
+            expected = sum(x[f"{kind}_tokens"] for x in same_route)
+            assert value("bytespike_tokens_total", kind=kind, provider=e["provider"],
+                         model=e["model"]) == expected, (kind, e)
+        cost = value("bytespike_cost_usd_total", provider=e["provider"], model=e["model"])
+        assert cost == pytest.approx(sum(x["cost_usd"] for x in same_route)), e
+    passthrough = served[0]
+    assert passthrough["route"] == "passthrough" and served[2]["route"] == "translated"
+    assert passthrough["cache_read_tokens"] > 0 and served[1]["output_tokens"] > 0
+    ttfb = "bytespike_time_to_first_byte_seconds_count"
+    for stream in ("false", "true"):
+        assert value(ttfb, client_protocol="anthropic", provider=passthrough["provider"],
+                     model=passthrough["model"], stream=stream) == 1, stream
+    duration = "bytespike_request_duration_seconds_count"
+    assert value(duration, client_protocol="anthropic", route="passthrough", status_class="2xx") == 2
+    assert value(duration, client_protocol="anthropic", route="translated", status_class="2xx") == 1
+    refused = entries[3]
+    assert value("bytespike_requests_total", client_protocol="anthropic", upstream_protocol="none",
+                 provider="", model="", route="local", status_class="4xx") == 1, refused
+
+    for key_id in {e["key"] for e in entries}:
+        mine = [e for e in entries if e["key"] == key_id]
+        ok = [e for e in mine if e["status"] == 200]
+        assert value("bytespike_key_requests_total", key=key_id, status_class="2xx") == len(ok)
+        assert value("bytespike_key_requests_total", key=key_id, status_class="4xx") == len(mine) - len(ok)
+        tokens = sum(e["input_tokens"] + e["output_tokens"] + e["cache_read_tokens"]
+                     + e["cache_write_tokens"] for e in ok)
+        assert value("bytespike_key_tokens_total", key=key_id) == tokens, key_id
+        cost = value("bytespike_key_cost_usd_total", key=key_id)
+        assert cost == pytest.approx(sum(e["cost_usd"] for e in ok)), key_id
