@@ -239,9 +239,15 @@ impl UsageScanner {
         if matches!(self.state, State::Searching) {
             // Keep the unconsumed tail so a key split across chunks is still found.
             let from = floor.max(chunk.len().saturating_sub(CARRY));
-            self.carry.extend_from_slice(&chunk[from..]);
-            let excess = self.carry.len().saturating_sub(CARRY);
-            self.carry.drain(..excess);
+            if chunk.len() - from >= CARRY {
+                // The usual chunk: its own tail is the whole carry.
+                self.carry.clear();
+                self.carry.extend_from_slice(&chunk[from..]);
+            } else {
+                self.carry.extend_from_slice(&chunk[from..]);
+                let excess = self.carry.len().saturating_sub(CARRY);
+                self.carry.drain(..excess);
+            }
         } else {
             self.carry.clear();
         }
@@ -250,7 +256,10 @@ impl UsageScanner {
     /// Looks for the key from `pos`; returns where scanning continues.
     fn search(&mut self, chunk: &[u8], pos: usize) -> usize {
         let key_len = self.finder.needle().len();
-        if pos == 0 && !self.carry.is_empty() {
+        // A key that straddles the carry and this chunk opens with a quote in the carry's last
+        // `key_len - 1` bytes; most chunks end without one, and skip the stitched search.
+        let straddle_from = self.carry.len().saturating_sub(key_len - 1);
+        if pos == 0 && memchr::memchr(b'"', &self.carry[straddle_from..]).is_some() {
             // A key straddling earlier chunks and this one.
             let old = self.carry.len();
             self.stitch.clear();

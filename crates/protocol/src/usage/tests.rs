@@ -198,3 +198,50 @@ fn an_oversized_usage_object_is_ignored_whole_or_in_pieces() {
     let usage = scan(Dialect::OpenAiChat, false, fits).expect("usage");
     assert_eq!(usage.input_tokens, 1);
 }
+
+#[test]
+fn chunking_never_changes_the_usage_read_of_random_bodies() {
+    // Bodies built from the pieces that trip a byte scanner: keys, quotes, escapes, braces.
+    const PIECES: [&str; 16] = [
+        "\"usage\"",
+        ":",
+        " ",
+        "{",
+        "}",
+        "\"",
+        "\\",
+        "\"prompt_tokens\"",
+        "7",
+        ",",
+        "\"input_tokens\":3",
+        "null",
+        "\"usageMetadata\"",
+        "data: ",
+        "\n\n",
+        "x",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // xorshift64*: a fixed sequence, so a failure replays.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let cases = if cfg!(debug_assertions) {
+        3_000
+    } else {
+        30_000
+    };
+    for case in 0..cases {
+        let len = 1 + next() % 40;
+        let body: String = (0..len).map(|_| PIECES[(next() % 16) as usize]).collect();
+        let dialect = [Dialect::Anthropic, Dialect::OpenAiChat, Dialect::Gemini][case % 3];
+        let stream = case % 2 == 0;
+        let whole = scan_split(dialect, stream, body.as_bytes(), body.len());
+        for split in 1..=12 {
+            let chunked = scan_split(dialect, stream, body.as_bytes(), split);
+            assert_eq!(chunked, whole, "case {case}, split {split}: {body:?}");
+        }
+    }
+}
