@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use crate::access_log::access_key;
 use crate::context::{Handling, RequestCtx};
-use crate::series::RouteSeries;
 use crate::target::upstream_dialect;
 use crate::{access_log, budget, fail, Gateway};
 
@@ -92,7 +91,7 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
     }
     let usage = ctx.usage.unwrap_or_default();
     if ctx.usage.is_some() {
-        record_tokens(&series, &usage);
+        series.add_tokens(&usage);
         if cost_micros > 0 {
             series.cost().inc_by(cost_micros as f64 / 1_000_000.0);
         }
@@ -260,20 +259,5 @@ impl AccessLine<'_> {
             cost_usd = self.cost_usd,
             "request"
         );
-    }
-}
-
-fn record_tokens(series: &RouteSeries, usage: &Usage) {
-    let counts = [
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cache_read_tokens,
-        usage.cache_write_tokens,
-        usage.reasoning_tokens,
-    ];
-    for (kind, n) in counts.into_iter().enumerate() {
-        if n > 0 {
-            series.tokens(kind).inc_by(n);
-        }
     }
 }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use bytespike_protocol::Usage;
 use prometheus::{Counter, CounterVec, Histogram, HistogramVec, IntCounter, IntCounterVec};
 
 /// Beyond this many label sets (a config that names more routes or keys than any deployment
@@ -33,8 +34,19 @@ fn status_class_index(status: u16) -> usize {
     }
 }
 
-/// Token kinds of `bytespike_tokens_total`, in the order [`RouteSeries::tokens`] takes them.
+/// Token kinds of `bytespike_tokens_total`, in the order of [`token_counts`].
 const TOKEN_KINDS: [&str; 5] = ["input", "output", "cache_read", "cache_write", "reasoning"];
+
+/// `usage`'s counts in the order of [`TOKEN_KINDS`].
+fn token_counts(usage: &Usage) -> [u64; 5] {
+    [
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+    ]
+}
 
 /// Label sets seen so far and their series, by a hash of the labels.
 pub struct SeriesCache<V, const N: usize> {
@@ -176,8 +188,18 @@ impl RouteSeries {
         })
     }
 
+    /// Adds `usage` to `bytespike_tokens_total`, kind by kind; kinds it has none of are left
+    /// alone (no series at zero appears for them).
+    pub fn add_tokens(&self, usage: &Usage) {
+        for (kind, count) in token_counts(usage).into_iter().enumerate() {
+            if count > 0 {
+                self.tokens(kind).inc_by(count);
+            }
+        }
+    }
+
     /// `bytespike_tokens_total` of the kind at `kind` in [`TOKEN_KINDS`].
-    pub fn tokens(&self, kind: usize) -> &IntCounter {
+    fn tokens(&self, kind: usize) -> &IntCounter {
         self.tokens[kind].get_or_init(|| {
             self.families.tokens.with_label_values(&[
                 TOKEN_KINDS[kind],

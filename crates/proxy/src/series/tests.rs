@@ -36,7 +36,13 @@ fn a_routes_series_count_into_their_families_under_the_routes_labels() {
     series.requests(503).inc();
     series.duration(200).observe(0.25);
     series.ttfb(true).observe(0.1);
-    series.tokens(2).inc_by(7);
+    series.add_tokens(&Usage {
+        input_tokens: 1,
+        output_tokens: 2,
+        cache_read_tokens: 3,
+        cache_write_tokens: 4,
+        reasoning_tokens: 5,
+    });
     series.cost().inc_by(0.5);
     series.time_per_output_token().observe(0.01);
 
@@ -54,8 +60,11 @@ fn a_routes_series_count_into_their_families_under_the_routes_labels() {
     assert_eq!(duration.get_sample_count(), 1);
     let ttfb = (families.ttfb).with_label_values(&["anthropic", "acme", "gpt-5-4", "true"]);
     assert_eq!(ttfb.get_sample_count(), 1);
-    let cache_read = (families.tokens).with_label_values(&["cache_read", "acme", "gpt-5-4"]);
-    assert_eq!(cache_read.get(), 7);
+    let kinds = ["input", "output", "cache_read", "cache_write", "reasoning"];
+    for (count, kind) in (1..).zip(kinds) {
+        let tokens = (families.tokens).with_label_values(&[kind, "acme", "gpt-5-4"]);
+        assert_eq!(tokens.get(), count, "{kind}");
+    }
     assert_eq!(
         families.cost.with_label_values(&["acme", "gpt-5-4"]).get(),
         0.5
@@ -81,7 +90,10 @@ fn only_the_series_a_request_used_appear() {
     let families = route_families();
     let series = RouteSeries::new(ROUTE, route_families_sharing(&families));
     series.requests(200).inc();
-    series.tokens(0).inc_by(3);
+    series.add_tokens(&Usage {
+        input_tokens: 3,
+        ..Usage::default()
+    });
     assert_eq!(series_in(&families.requests), 1);
     assert_eq!(
         series_in(&families.tokens),
