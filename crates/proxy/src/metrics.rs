@@ -214,16 +214,14 @@ impl ProxyMetrics {
 
 /// Metrics of the per-key limiter, reported through its metrics hook.
 pub struct LimitMetrics {
-    admissions: IntCounterVec,
-    /// `admissions` by origin, resolved once: every admitted request counts in one.
-    admissions_by_origin: [OnceLock<IntCounter>; 4],
+    /// By origin: every admitted request counts in one.
+    admissions: FixedLabelCounter<4>,
     rejections: IntCounterVec,
     releases: prometheus::IntCounter,
     lease_waits: prometheus::IntCounter,
-    settlements: IntCounterVec,
-    /// `settlements` by outcome, resolved once: every served request settles.
-    settlements_by_outcome: [OnceLock<IntCounter>; 3],
-    replays: IntCounterVec,
+    /// By outcome: every served request settles.
+    settlements: FixedLabelCounter<3>,
+    replays: FixedLabelCounter<3>,
     dropped: prometheus::IntCounter,
     redis_latency: HistogramVec,
     redis_errors: IntCounterVec,
@@ -233,9 +231,10 @@ impl LimitMetrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let m = LimitMetrics {
-            admissions: IntCounterVec::new(
+            admissions: FixedLabelCounter::new(
                 Opts::new("bytespike_limit_admissions_total", "Requests admitted against their key's limits, by where the budget was held (shared, shadow, local)."),
-                &["origin"],
+                "origin",
+                ORIGINS,
             )?,
             rejections: IntCounterVec::new(
                 Opts::new("bytespike_limit_rejections_total", "Requests refused by a key limit, by window, metric and reason."),
@@ -249,13 +248,15 @@ impl LimitMetrics {
                 "bytespike_limit_lease_waits_total",
                 "Requests that found their key's lease used up while a refill was in flight and waited for it.",
             )?,
-            settlements: IntCounterVec::new(
+            settlements: FixedLabelCounter::new(
                 Opts::new("bytespike_limit_settlements_total", "Settlements, by outcome (settled, duplicate, deferred)."),
-                &["outcome"],
+                "outcome",
+                OUTCOMES,
             )?,
-            replays: IntCounterVec::new(
+            replays: FixedLabelCounter::new(
                 Opts::new("bytespike_limit_settlement_replays_total", "Buffered settlements replayed after a Redis outage, by outcome."),
-                &["outcome"],
+                "outcome",
+                OUTCOMES,
             )?,
             dropped: prometheus::IntCounter::new(
                 "bytespike_limit_settlements_dropped_total",
@@ -270,15 +271,13 @@ impl LimitMetrics {
                 Opts::new("bytespike_redis_errors_total", "Failed Redis round trips of the limiter, by operation."),
                 &["op"],
             )?,
-            admissions_by_origin: Default::default(),
-            settlements_by_outcome: Default::default(),
         };
-        registry.register(Box::new(m.admissions.clone()))?;
+        registry.register(Box::new(m.admissions.family.clone()))?;
         registry.register(Box::new(m.rejections.clone()))?;
         registry.register(Box::new(m.releases.clone()))?;
         registry.register(Box::new(m.lease_waits.clone()))?;
-        registry.register(Box::new(m.settlements.clone()))?;
-        registry.register(Box::new(m.replays.clone()))?;
+        registry.register(Box::new(m.settlements.family.clone()))?;
+        registry.register(Box::new(m.replays.family.clone()))?;
         registry.register(Box::new(m.dropped.clone()))?;
         registry.register(Box::new(m.redis_latency.clone()))?;
         registry.register(Box::new(m.redis_errors.clone()))?;
@@ -286,31 +285,59 @@ impl LimitMetrics {
     }
 }
 
-/// The label of `origin` and its place in `LimitMetrics::admissions_by_origin`.
-fn origin_label(origin: Origin) -> (&'static str, usize) {
-    match origin {
-        Origin::Shared => ("shared", 0),
-        Origin::Shadow => ("shadow", 1),
-        Origin::Local => ("local", 2),
-        Origin::Untracked => ("untracked", 3),
+/// A counter family with one label whose values are a small fixed set, each value's counter
+/// resolved the first time it counts rather than looked up by label on every count.
+struct FixedLabelCounter<const N: usize> {
+    family: IntCounterVec,
+    values: [&'static str; N],
+    resolved: [OnceLock<IntCounter>; N],
+}
+
+impl<const N: usize> FixedLabelCounter<N> {
+    fn new(opts: Opts, label: &str, values: [&'static str; N]) -> prometheus::Result<Self> {
+        Ok(Self {
+            family: IntCounterVec::new(opts, &[label])?,
+            values,
+            resolved: std::array::from_fn(|_| OnceLock::new()),
+        })
+    }
+
+    /// Counts one under `values[index]`.
+    fn inc(&self, index: usize) {
+        let family = &self.family;
+        let value = self.values[index];
+        self.resolved[index]
+            .get_or_init(|| family.with_label_values(&[value]))
+            .inc();
     }
 }
 
-/// The label of `outcome` and its place in `LimitMetrics::settlements_by_outcome`.
-fn outcome_label(outcome: SettleOutcome) -> (&'static str, usize) {
+/// Label values of `Origin`s, in the order of [`origin_index`].
+const ORIGINS: [&str; 4] = ["shared", "shadow", "local", "untracked"];
+
+fn origin_index(origin: Origin) -> usize {
+    match origin {
+        Origin::Shared => 0,
+        Origin::Shadow => 1,
+        Origin::Local => 2,
+        Origin::Untracked => 3,
+    }
+}
+
+/// Label values of `SettleOutcome`s, in the order of [`outcome_index`].
+const OUTCOMES: [&str; 3] = ["settled", "duplicate", "deferred"];
+
+fn outcome_index(outcome: SettleOutcome) -> usize {
     match outcome {
-        SettleOutcome::Settled => ("settled", 0),
-        SettleOutcome::Duplicate => ("duplicate", 1),
-        SettleOutcome::Deferred => ("deferred", 2),
+        SettleOutcome::Settled => 0,
+        SettleOutcome::Duplicate => 1,
+        SettleOutcome::Deferred => 2,
     }
 }
 
 impl LimiterMetrics for LimitMetrics {
     fn admitted(&self, origin: Origin) {
-        let (label, index) = origin_label(origin);
-        self.admissions_by_origin[index]
-            .get_or_init(|| self.admissions.with_label_values(&[label]))
-            .inc();
+        self.admissions.inc(origin_index(origin));
     }
 
     fn rejected(&self, rejection: &Rejection) {
@@ -334,16 +361,11 @@ impl LimiterMetrics for LimitMetrics {
     }
 
     fn settled(&self, outcome: SettleOutcome) {
-        let (label, index) = outcome_label(outcome);
-        self.settlements_by_outcome[index]
-            .get_or_init(|| self.settlements.with_label_values(&[label]))
-            .inc();
+        self.settlements.inc(outcome_index(outcome));
     }
 
     fn settlement_replayed(&self, outcome: SettleOutcome) {
-        self.replays
-            .with_label_values(&[outcome_label(outcome).0])
-            .inc();
+        self.replays.inc(outcome_index(outcome));
     }
 
     fn settlement_dropped(&self) {
@@ -364,8 +386,15 @@ impl LimiterMetrics for LimitMetrics {
 mod tests {
     use super::*;
 
+    /// Each label value's count, in the order the counter lists its values.
+    fn counts<const N: usize>(counter: &FixedLabelCounter<N>) -> Vec<(&str, u64)> {
+        let family = &counter.family;
+        let count = |value: &'static str| (value, family.with_label_values(&[value]).get());
+        counter.values.into_iter().map(count).collect()
+    }
+
     #[test]
-    fn admissions_count_under_their_own_origin() {
+    fn origins_and_outcomes_count_under_their_own_label() {
         let metrics = LimitMetrics::new(&Registry::new()).unwrap();
         let origins = [
             (Origin::Shared, 1),
@@ -374,32 +403,22 @@ mod tests {
             (Origin::Untracked, 4),
         ];
         for (origin, times) in origins {
-            for _ in 0..times {
-                metrics.admitted(origin);
-            }
+            (0..times).for_each(|_| metrics.admitted(origin));
         }
-        for (label, times) in [("shared", 1), ("shadow", 2), ("local", 3), ("untracked", 4)] {
-            let counted = metrics.admissions.with_label_values(&[label]).get();
-            assert_eq!(counted, times, "{label}");
-        }
-    }
-
-    #[test]
-    fn settlements_count_under_their_own_outcome() {
-        let metrics = LimitMetrics::new(&Registry::new()).unwrap();
         let outcomes = [
             (SettleOutcome::Settled, 3),
             (SettleOutcome::Duplicate, 1),
             (SettleOutcome::Deferred, 2),
         ];
         for (outcome, times) in outcomes {
-            for _ in 0..times {
-                metrics.settled(outcome);
-            }
+            (0..times).for_each(|_| metrics.settled(outcome));
+            metrics.settlement_replayed(outcome);
         }
-        for (label, times) in [("settled", 3), ("duplicate", 1), ("deferred", 2)] {
-            let counted = metrics.settlements.with_label_values(&[label]).get();
-            assert_eq!(counted, times, "{label}");
-        }
+        let admitted = [("shared", 1), ("shadow", 2), ("local", 3), ("untracked", 4)];
+        assert_eq!(counts(&metrics.admissions), admitted);
+        let settled = [("settled", 3), ("duplicate", 1), ("deferred", 2)];
+        assert_eq!(counts(&metrics.settlements), settled);
+        let replayed = [("settled", 1), ("duplicate", 1), ("deferred", 1)];
+        assert_eq!(counts(&metrics.replays), replayed);
     }
 }
