@@ -422,11 +422,14 @@ def test_each_request_counts_in_the_series_of_its_route_and_key(start_gateway):
                                              "messages": [{"role": "user", "content": "c [[words:10]]"}]}),
             ("/v1/messages", MAIN_KEY, {"model": "no-such-model", "max_tokens": 64,
                                         "messages": [{"role": "user", "content": "d"}]}),
+            # Admitted, then failed upstream: its budget is released, nothing is settled.
+            ("/v1/messages", MAIN_KEY, {"model": "claude-sonnet-4-6", "max_tokens": 64,
+                                        "messages": [{"role": "user", "content": "e [[error:400]]"}]}),
         ]
         for path, key, body in sent:
             resp = client.post(path, json=body, headers=anthropic_headers(key))
             entries.append(gw.access_entry(resp.headers["x-request-id"]))
-    assert [e["status"] for e in entries] == [200, 200, 200, 404], entries
+    assert [e["status"] for e in entries] == [200, 200, 200, 404, 400], entries
     values = wait_until(lambda: series_values(scrape_text(gw)) or None, 5, "the metrics")
 
     def value(name: str, **labels: str) -> float:
@@ -457,6 +460,12 @@ def test_each_request_counts_in_the_series_of_its_route_and_key(start_gateway):
     refused = entries[3]
     assert value("bytespike_requests_total", client_protocol="anthropic", upstream_protocol="none",
                  provider="", model="", route="local", status_class="4xx") == 1, refused
+
+    # The keys have no limits and the limits are kept in process: every request that reached
+    # admission counts as an untracked one, and ends settled when served, released when not.
+    assert value("bytespike_limit_admissions_total", origin="untracked") == 4
+    assert value("bytespike_limit_settlements_total", outcome="settled") == 3
+    assert value("bytespike_limit_reservations_released_total") == 1
 
     for key_id in {e["key"] for e in entries}:
         mine = [e for e in entries if e["key"] == key_id]

@@ -46,4 +46,21 @@ pub trait Limiter: Send + Sync {
         limits: &KeyLimits,
         now: SystemTime,
     ) -> Result<Vec<WindowUsage>, LimitError>;
+
+    /// Whether a request of a key without limits must hold a reservation and be settled here:
+    /// true where its settlement is what writes the usage ledger (Redis). A backend that keeps
+    /// nothing for such a request says false, and the caller then only reports the request's
+    /// admission and end ([`Limiter::untracked_admitted`], [`Limiter::untracked_ended`]),
+    /// sparing the reservation and settlement it would build for nothing.
+    fn tracks_unlimited(&self) -> bool {
+        true
+    }
+
+    /// A request of a key without limits was admitted, where [`Limiter::tracks_unlimited`] is
+    /// false: counted as an admission would have counted it.
+    fn untracked_admitted(&self) {}
+
+    /// That request ended: counted as the settlement (`served`) or the release of its
+    /// reservation would have counted it.
+    fn untracked_ended(&self, _served: bool) {}
 }

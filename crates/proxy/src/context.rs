@@ -85,7 +85,7 @@ pub struct RequestCtx {
     /// Usage of the finished request.
     pub usage: Option<Usage>,
     /// The budget held for this request, to settle or release when it ends.
-    pub reservation: Option<Reservation>,
+    pub budget: Option<Budget>,
     /// The key's limit windows, for the response's limit headers.
     pub windows: Vec<WindowUsage>,
     /// Seconds until a rejected request can succeed, for `retry-after`.
@@ -94,6 +94,15 @@ pub struct RequestCtx {
     pub arrived: SystemTime,
     /// Gauges this request raised, to lower exactly those when it ends.
     pub gauges: Gauges,
+}
+
+/// What the limiter holds for an admitted request.
+pub enum Budget {
+    /// A reservation, settled or released when the request ends.
+    Held(Reservation),
+    /// Nothing: the key has no limits and the limiter keeps nothing for such a request; it is
+    /// only told how the request ended.
+    Untracked,
 }
 
 /// Which gauges a request is counted in.
@@ -132,7 +141,7 @@ impl RequestCtx {
             first_byte: None,
             error: None,
             usage: None,
-            reservation: None,
+            budget: None,
             windows: Vec::new(),
             retry_after: None,
             arrived: SystemTime::now(),

@@ -6,7 +6,7 @@ use pingora_proxy::Session;
 use std::time::Instant;
 
 use crate::access_log::access_key;
-use crate::context::{Handling, RequestCtx};
+use crate::context::{Budget, Handling, RequestCtx};
 use crate::target::upstream_dialect;
 use crate::{access_log, budget, fail, Gateway};
 
@@ -49,24 +49,28 @@ pub fn run(gw: &Gateway, session: &Session, error: Option<&Error>, ctx: &mut Req
         _ => 0,
     };
 
-    if let Some(reservation) = ctx.reservation.take() {
+    match ctx.budget.take() {
+        None => {}
+        Some(Budget::Untracked) => gw.limiter.untracked_ended(ok),
         // A failure bills nothing; a response that went out bills what it used, a stream cut
         // short included (what the vendor reported up to the cut).
-        let outcome = if ok {
-            budget::Outcome::Served(budget::settlement(
-                ctx.usage.unwrap_or_default(),
-                cost_micros,
-                model,
-                provider,
-                client_label,
-                upstream_label,
-                status,
-                ctx.arrived,
-            ))
-        } else {
-            budget::Outcome::Failed
-        };
-        budget::finish(gw.limiter.clone(), reservation, outcome);
+        Some(Budget::Held(reservation)) => {
+            let outcome = if ok {
+                budget::Outcome::Served(budget::settlement(
+                    ctx.usage.unwrap_or_default(),
+                    cost_micros,
+                    model,
+                    provider,
+                    client_label,
+                    upstream_label,
+                    status,
+                    ctx.arrived,
+                ))
+            } else {
+                budget::Outcome::Failed
+            };
+            budget::finish(gw.limiter.clone(), reservation, outcome);
+        }
     }
 
     let m = &gw.metrics;

@@ -13,7 +13,7 @@ use pingora_error::Result;
 use pingora_proxy::Session;
 
 use crate::budget::{self, Refusal};
-use crate::context::RequestCtx;
+use crate::context::{Budget, RequestCtx};
 use crate::{models, respond, target, unread_body, Gateway};
 
 /// Runs the phase; `Ok(true)` means the gateway answered and proxying stops here.
@@ -163,11 +163,16 @@ async fn admit(
     body_len: usize,
 ) -> Result<(), GatewayError> {
     let limits = budget::key_limits(key, gw.settings.cache_read_weight_permille);
+    if limits.is_unlimited() && !gw.limiter.tracks_unlimited() {
+        gw.limiter.untracked_admitted();
+        ctx.budget = Some(Budget::Untracked);
+        return Ok(());
+    }
     // Four bytes per token is the usual estimate; settlement replaces it with the real count.
     let estimate = (body_len / 4) as u64;
     match budget::admit(gw.limiter.as_ref(), key, &limits, &ctx.request_id, estimate).await {
         Ok(admitted) => {
-            ctx.reservation = Some(admitted.reservation);
+            ctx.budget = Some(Budget::Held(admitted.reservation));
             ctx.windows = admitted.windows;
             Ok(())
         }

@@ -60,7 +60,7 @@ fn custom_reason(header: &ResponseHeader) -> Option<String> {
 
 fn edit(upstream: &mut Parts, ctx: &mut RequestCtx) -> Result<()> {
     ctx.upstream_status = Some(upstream.status.as_u16());
-    let budgeted = ctx.reservation.is_some();
+    let budgeted = ctx.budget.is_some();
     let headers = &mut upstream.headers;
     // One pass over what the upstream sent rather than one lookup per unwanted name.
     let unwanted: Vec<HeaderName> = headers

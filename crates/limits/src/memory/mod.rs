@@ -105,6 +105,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[async_trait]
 impl Limiter for MemoryLimiter {
+    fn tracks_unlimited(&self) -> bool {
+        // In process a key without limits counts nowhere and no ledger is kept.
+        false
+    }
+
+    fn untracked_admitted(&self) {
+        self.metrics.admitted(Origin::Untracked);
+    }
+
+    fn untracked_ended(&self, served: bool) {
+        if served {
+            self.metrics.settled(SettleOutcome::Settled);
+        } else {
+            self.metrics.released();
+        }
+    }
+
     async fn admit(&self, req: AdmitRequest<'_>) -> Result<Admission, LimitError> {
         let limits = req.limits.normalised()?;
         let now_ms = to_ms(req.now);
@@ -235,6 +252,65 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(settled, SettleOutcome::Settled);
+    }
+
+    /// Every event the limiter reports, in order.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<String>>);
+
+    impl LimiterMetrics for Recorded {
+        fn admitted(&self, origin: Origin) {
+            lock(&self.0).push(format!("admitted {origin:?}"));
+        }
+        fn settled(&self, outcome: SettleOutcome) {
+            lock(&self.0).push(format!("settled {outcome:?}"));
+        }
+        fn released(&self) {
+            lock(&self.0).push("released".into());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_untracked_request_counts_as_its_reservation_would_have() {
+        let recorded = Arc::new(Recorded::default());
+        let limiter = MemoryLimiter::new(MemoryConfig::default()).with_metrics(recorded.clone());
+        assert!(
+            !limiter.tracks_unlimited(),
+            "nothing is kept for a key without limits"
+        );
+        let free = KeyId::new("team", "free");
+        admit_and_settle(&limiter, &free, &KeyLimits::default()).await;
+        let request = AdmitRequest {
+            key: &free,
+            limits: &KeyLimits::default(),
+            request_id: "r2",
+            estimated_input_tokens: 10,
+            now: SystemTime::now(),
+        };
+        let Admission::Admitted { reservation, .. } = limiter.admit(request).await.unwrap() else {
+            panic!("a key without limits is never rejected");
+        };
+        limiter
+            .release(&reservation, SystemTime::now())
+            .await
+            .unwrap();
+        let through_reservations = std::mem::take(&mut *lock(&recorded.0));
+
+        limiter.untracked_admitted();
+        limiter.untracked_ended(true);
+        limiter.untracked_admitted();
+        limiter.untracked_ended(false);
+        assert_eq!(*lock(&recorded.0), through_reservations);
+        assert_eq!(
+            through_reservations,
+            [
+                "admitted Untracked",
+                "settled Settled",
+                "admitted Untracked",
+                "released"
+            ]
+        );
+        assert_eq!(keys_held(&limiter), 0);
     }
 
     #[tokio::test]

@@ -55,8 +55,10 @@ pub struct Admitted {
 
 /// Admits a request or explains, in a 429 or 503, why not.
 ///
-/// A key without limits is admitted too (an untracked reservation, no store round trip): its
-/// settlement is what puts the request in the usage ledger, which billing reads for every key.
+/// A key without limits is admitted too (an untracked reservation, no store round trip) where
+/// the limiter keeps a usage ledger: its settlement is what puts the request in the ledger,
+/// which billing reads for every key. Where it keeps none, the request filter does not call this
+/// at all (see `Limiter::tracks_unlimited`).
 pub async fn admit(
     limiter: &dyn Limiter,
     key: &KeyEntry,
