@@ -392,16 +392,16 @@ def test_per_key_series_can_be_switched_off(start_gateway):
     assert "bytespike_key_" not in text.replace("# HELP bytespike_key_", "").replace("# TYPE bytespike_key_", "")
 
 
-SERIES = re.compile(r'^(\w+)\{(.*)\} (\S+)$')
+SERIES = re.compile(r'^(\w+)(?:\{(.*)\})? (\S+)$')
 
 
 def series_values(text: str) -> dict[tuple[str, frozenset], float]:
-    """Every labelled sample of an exposition, by metric name and label set."""
+    """Every sample of an exposition, by metric name and label set (empty when unlabelled)."""
     values = {}
     for line in text.splitlines():
         m = SERIES.match(line)
         if m:
-            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
             values[(m.group(1), labels)] = float(m.group(3))
     return values
 
