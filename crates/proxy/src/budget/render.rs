@@ -58,6 +58,10 @@ pub const LIMIT_HEADERS: usize = 3 * 2 + 4;
 /// plain header map under prebuilt names, and numbers are written without the formatting
 /// machinery.
 pub fn headers(map: &mut HeaderMap, dialect: Dialect, windows: &[WindowUsage]) -> Result<()> {
+    if windows.is_empty() {
+        // A key without limits: nothing to show, and no clock to read for it.
+        return Ok(());
+    }
     let now = SystemTime::now();
     for metric in [Metric::Requests, Metric::Tokens] {
         let Some(w) = tightest_of(windows, metric) else {
