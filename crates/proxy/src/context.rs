@@ -84,7 +84,8 @@ pub struct RequestCtx {
     pub error: Option<GatewayError>,
     /// Usage of the finished request.
     pub usage: Option<Usage>,
-    /// The budget held for this request, to settle or release when it ends.
+    /// What the limiter holds for this request once admitted: a reservation to settle or
+    /// release when it ends, or nothing (a key without limits the limiter does not track).
     pub budget: Option<Budget>,
     /// The key's limit windows, for the response's limit headers.
     pub windows: Vec<WindowUsage>,
