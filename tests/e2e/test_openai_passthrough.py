@@ -11,6 +11,7 @@ import base64
 import json
 import math
 
+import httpx
 import openai
 
 from harness import (
@@ -20,6 +21,7 @@ from harness import (
     OPENAI_CREDENTIAL,
     all_header_values,
     expected_cost_usd,
+    openai_headers,
 )
 
 MODEL = "gpt-5-4"
@@ -204,6 +206,27 @@ def test_organization_and_project_are_accepted_and_not_forwarded(gateway, fake):
     assert "openai-organization" not in headers
     assert "openai-project" not in headers
     assert not [v for v in headers.values() if "e2e_client" in v or "e2e-client" in v]
+
+
+def test_answers_leave_uncompressed_whatever_the_client_accepts(gateway, fake):
+    # The gateway reads usage from every answer as it passes, so it asks vendors for identity
+    # and compresses nothing itself, whatever the client offers to decode.
+    headers = openai_headers(**{"accept-encoding": "gzip, deflate, br, zstd"})
+    for stream in (False, True):
+        body = {"model": MODEL, "messages": USER, "stream": stream}
+        with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body,
+                          headers=headers, timeout=20) as response:
+            raw = b"".join(response.iter_raw())
+        assert response.status_code == 200
+        assert "content-encoding" not in response.headers
+        if stream:
+            assert raw.startswith(b"data: {") and raw.endswith(b"data: [DONE]\n\n")
+        else:
+            assert json.loads(raw)["choices"][0]["message"]["content"] == DEFAULT_REPLY
+
+    recorded = fake.requests()
+    assert len(recorded) == 2
+    assert [r["headers"]["accept-encoding"] for r in recorded] == ["identity", "identity"]
 
 
 def test_upstream_gets_the_provider_credential_never_the_client_key(openai_client, fake):

@@ -33,6 +33,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use bytespike_config::Snapshot;
 use bytespike_limits::Limiter;
+use pingora_core::modules::http::HttpModules;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -113,6 +114,12 @@ impl ProxyHttp for Gateway {
     fn new_ctx(&self) -> Ctx {
         Box::new(RequestCtx::new())
     }
+
+    /// No downstream modules. Pingora's default adds its response compression module, switched
+    /// off, which still costs every request a module context, two boxed futures and a look at
+    /// the client's `accept-encoding`. The gateway never compresses: answers are small JSON, or
+    /// streams whose frames must leave as they arrive, and usage is read from them as they pass.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         self.metrics.in_flight.inc();
@@ -224,6 +231,49 @@ impl ProxyHttp for Gateway {
         logging::run(self, session, e, ctx);
         if let (true, Some(hook)) = (last_in_flight, self.settings.on_idle) {
             idle::after_last_request(hook);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytespike_limits::{MemoryConfig, MemoryLimiter};
+    use pingora_core::modules::http::compression::ResponseCompression;
+
+    #[test]
+    fn requests_carry_no_downstream_module() {
+        let gateway = Gateway::new(
+            Arc::new(ArcSwap::from_pointee(Snapshot::empty())),
+            ProxySettings::default(),
+            Arc::new(ProxyMetrics::new(&prometheus::Registry::new()).unwrap()),
+            Arc::new(MemoryLimiter::new(MemoryConfig::default())),
+        );
+        let mut modules = HttpModules::new();
+        gateway.init_downstream_modules(&mut modules);
+        let ctx = modules.build_ctx();
+        assert!(ctx.get::<ResponseCompression>().is_none());
+
+        // The check sees the module Pingora's default adds.
+        let mut defaults = HttpModules::new();
+        PingoraDefaults.init_downstream_modules(&mut defaults);
+        assert!(defaults.build_ctx().get::<ResponseCompression>().is_some());
+    }
+
+    struct PingoraDefaults;
+
+    #[async_trait]
+    impl ProxyHttp for PingoraDefaults {
+        type CTX = ();
+
+        fn new_ctx(&self) {}
+
+        async fn upstream_peer(
+            &self,
+            _session: &mut Session,
+            _ctx: &mut (),
+        ) -> Result<Box<HttpPeer>> {
+            Err(Error::new(pingora_error::ErrorType::InternalError))
         }
     }
 }
