@@ -2,7 +2,7 @@
 
 Covers chat completions plain and streamed (with and without the usage chunk the client asked
 for), tool calls, the Responses API, embeddings, image generation, account headers kept from the
-upstream, and the upstream credential swap.
+upstream, answers that leave uncompressed, and the upstream credential swap.
 """
 
 from __future__ import annotations
