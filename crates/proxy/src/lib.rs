@@ -239,7 +239,9 @@ impl ProxyHttp for Gateway {
 mod tests {
     use super::*;
     use bytespike_limits::{MemoryConfig, MemoryLimiter};
-    use pingora_core::modules::http::compression::ResponseCompression;
+    use pingora_core::modules::http::compression::{
+        ResponseCompression, ResponseCompressionBuilder,
+    };
 
     #[test]
     fn requests_carry_no_downstream_module() {
@@ -254,26 +256,9 @@ mod tests {
         let ctx = modules.build_ctx();
         assert!(ctx.get::<ResponseCompression>().is_none());
 
-        // The check sees the module Pingora's default adds.
+        // The check sees the module Pingora's default `init_downstream_modules` adds.
         let mut defaults = HttpModules::new();
-        PingoraDefaults.init_downstream_modules(&mut defaults);
+        defaults.add_module(ResponseCompressionBuilder::enable(0));
         assert!(defaults.build_ctx().get::<ResponseCompression>().is_some());
-    }
-
-    struct PingoraDefaults;
-
-    #[async_trait]
-    impl ProxyHttp for PingoraDefaults {
-        type CTX = ();
-
-        fn new_ctx(&self) {}
-
-        async fn upstream_peer(
-            &self,
-            _session: &mut Session,
-            _ctx: &mut (),
-        ) -> Result<Box<HttpPeer>> {
-            Err(Error::new(pingora_error::ErrorType::InternalError))
-        }
     }
 }
