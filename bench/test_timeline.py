@@ -46,6 +46,8 @@ def test_parse_reads_ids_times_and_returns():
 def test_one_stream_splits_into_its_segments():
     events = timeline.parse(EXCERPT.splitlines())
     assert timeline.client_pid(events, PROXY, UPSTREAM) == CLIENT
+    # The API thread writes three times; the process's other thread only wakes.
+    assert timeline.busiest_writer(events, lambda e: e.tid if e.pid == PROXY else None) == API
     [row] = timeline.streams(events, CLIENT, PROXY, UPSTREAM)
     expected = {
         "proxy wake-up": 30,  # the timer thread's wake at 105 is not the API thread's

@@ -83,7 +83,7 @@ def streams(events: list[Event], client: int, proxy: int, upstream: int) -> list
     """Each stream's segments in microseconds. A stream starts with the client's request write
     and is kept only when every step of the path was seen, in order. Proxy events count only
     from the proxy's busiest writing thread, the one serving the client at concurrency 1."""
-    proxy_tid = busiest_writer(events, proxy)
+    proxy_tid = busiest_writer(events, lambda e: e.tid if e.pid == proxy else None)
     out = []
     requests = [i for i, e in enumerate(events) if e.pid == client and is_write(e)]
     for n, start in enumerate(requests):
@@ -103,13 +103,16 @@ def is_wake(e: Event) -> bool:
     return not e.enter and e.call == "epoll_wait" and bool(e.ret)
 
 
-def busiest_writer(events: list[Event], pid: int) -> int:
+def busiest_writer(events: list[Event], of) -> int:
+    """The thread or process, as `of` maps an event to its tid or pid (None: not wanted), that
+    issued the most socket writes."""
     counts: dict[int, int] = {}
     for e in events:
-        if e.pid == pid and is_write(e):
-            counts[e.tid] = counts.get(e.tid, 0) + 1
+        who = of(e)
+        if who is not None and is_write(e):
+            counts[who] = counts.get(who, 0) + 1
     if not counts:
-        raise RuntimeError(f"process {pid} wrote nothing in the trace")
+        raise RuntimeError("no socket writes of the wanted process were traced")
     return max(counts, key=counts.get)
 
 
@@ -162,13 +165,7 @@ def record(bin_dir: Path, target: perf.Target, duration: float, tmp: Path) -> li
 def client_pid(events: list[Event], proxy: int, upstream: int) -> int:
     """The load client: besides the proxy and the upstream, the process that writes to sockets
     most (Redis and the access log write with `write`, which is not traced)."""
-    writers: dict[int, int] = {}
-    for e in events:
-        if e.enter and e.call in ("sendto", "writev") and e.pid not in (proxy, upstream):
-            writers[e.pid] = writers.get(e.pid, 0) + 1
-    if not writers:
-        raise RuntimeError("no client writes were traced")
-    return max(writers, key=writers.get)
+    return busiest_writer(events, lambda e: None if e.pid in (proxy, upstream) else e.pid)
 
 
 def main() -> int:
@@ -184,17 +181,18 @@ def main() -> int:
         parser.error(f"unknown targets {unknown}; choose among {', '.join(PINGORA_TARGETS)}")
     if shutil.which("perf") is None:
         parser.error("perf is not installed (Debian: apt-get install linux-perf)")
+    bin_dir = args.bin_dir.resolve()
     results = {}
     with tempfile.TemporaryDirectory(prefix="bytespike-timeline-") as tmp:
-        with perf.Services(args.bin_dir.resolve(), Path(tmp), with_litellm=False) as services:
+        with perf.Services(bin_dir, Path(tmp), with_litellm=False) as services:
             # `taskset` execs what it starts: the pids it was given are the services' own.
             upstream_pid = services.procs[0].pid
             by_name = {t.name: t for t in services.targets}
             for name in names:
                 target = by_name[name]
-                perf.run_load(args.bin_dir.resolve(), target, "sse", 1, 0.5)  # warm the pools
+                perf.run_load(bin_dir, target, "sse", 1, 0.5)  # warm the pools
                 proxy = target.procs[0].pid
-                events = record(args.bin_dir.resolve(), target, args.duration, Path(tmp))
+                events = record(bin_dir, target, args.duration, Path(tmp))
                 rows = streams(events, client_pid(events, proxy, upstream_pid), proxy,
                                upstream_pid)
                 if not rows:
